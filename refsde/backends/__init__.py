@@ -1,0 +1,159 @@
+"""Backend selection and registry.
+
+Precedence (highest first): an explicit ``backend=`` argument, :func:`use_backend` /
+:func:`set_backend`, the environment variable ``REFSDE_BACKEND`` (read on first use, not at import),
+then ``numpy``.  ``REFSDE_DEVICE`` and ``REFSDE_DTYPE`` choose the device and default float dtype of a
+backend selected by name.  Third-party backends register under the entry-point group
+``refsde.backends`` (name -> :class:`~refsde.backends.base.Backend` subclass or factory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib
+import os
+from typing import Any, Callable, Iterator
+
+from .base import RNG, Backend
+
+__all__ = [
+    "Backend",
+    "BackendUnavailableError",
+    "RNG",
+    "available_backends",
+    "backend_of",
+    "get_backend",
+    "make_rng",
+    "set_backend",
+    "use_backend",
+]
+
+
+class BackendUnavailableError(RuntimeError):
+    """A known backend cannot be used here (library not installed, no GPU, ...); the message says why."""
+
+
+# name -> "module:attribute" of the plugin class, imported only when the backend is first used.
+_BUILTIN: dict[str, str] = {
+    "numpy": "refsde.backends.numpy_backend:NumpyBackend",
+    "torch": "refsde.backends.torch_backend:TorchBackend",
+    "cupy": "refsde.backends.cupy_backend:CupyBackend",
+    "jax": "refsde.backends.jax_backend:JaxBackend",
+    "array_api_strict": "refsde.backends.array_api_strict_backend:ArrayApiStrictBackend",
+}
+_INSTALL_HINT = {
+    "torch": "pip install 'refsde[torch]' (CPU: pip install torch==2.13.0)",
+    "cupy": "pip install 'refsde[cupy]' (needs an NVIDIA GPU)",
+    "jax": "pip install 'refsde[jax]'",
+    "array_api_strict": "pip install array-api-strict",
+}
+
+_cache: dict[tuple[str, str | None, str | None], Backend] = {}
+_global_choice: Backend | None = None
+_context_choice: contextvars.ContextVar[Backend | None] = contextvars.ContextVar("refsde_backend", default=None)
+
+
+def _entry_point_factories() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group="refsde.backends")}
+
+
+def available_backends() -> list[str]:
+    """Names that :func:`get_backend` accepts (built-in and entry-point plugins; not necessarily usable)."""
+    return sorted(set(_BUILTIN) | set(_entry_point_factories()))
+
+
+def _load_factory(name: str) -> Callable[..., Backend]:
+    if name in _BUILTIN:
+        module, attr = _BUILTIN[name].split(":")
+        library = {"array_api_strict": "array_api_strict"}.get(name, name)
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and exc.name.split(".")[0] == library:
+                raise BackendUnavailableError(
+                    f"backend {name!r} needs {library}, which is not installed: {_INSTALL_HINT.get(name, '')}"
+                ) from exc
+            raise
+    plugins = _entry_point_factories()
+    if name in plugins:
+        return plugins[name].load()
+    raise ValueError(f"unknown backend {name!r}; available backends: {', '.join(available_backends())}")
+
+
+def _make(name: str, device: str | None = None, dtype: str | None = None) -> Backend:
+    key = (name, device, dtype)
+    if key not in _cache:
+        backend = _load_factory(name)(device=device, dtype=dtype)
+        if not isinstance(backend, Backend):
+            raise TypeError(f"backend plugin {name!r} returned {type(backend).__name__}, not a refsde Backend")
+        _cache[key] = backend
+    return _cache[key]
+
+
+def _resolve(spec: str | Backend, device: str | None = None, dtype: str | None = None) -> Backend:
+    if isinstance(spec, Backend):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"backend must be a name or a Backend, not {type(spec).__name__}")
+    if device is None:
+        device = os.environ.get("REFSDE_DEVICE") or None
+    if dtype is None:
+        dtype = os.environ.get("REFSDE_DTYPE") or None
+    return _make(spec.strip().lower(), device, dtype)
+
+
+def get_backend(backend: str | Backend | None = None, *, device: str | None = None, dtype: str | None = None) -> Backend:
+    """The backend to use: ``backend`` if given, else the active choice (context > global > env > numpy)."""
+    if backend is not None:
+        return _resolve(backend, device, dtype)
+    chosen = _context_choice.get() or _global_choice
+    if chosen is not None:
+        return chosen
+    return _resolve(os.environ.get("REFSDE_BACKEND") or "numpy", device, dtype)
+
+
+def set_backend(backend: str | Backend | None, *, device: str | None = None, dtype: str | None = None) -> None:
+    """Select the process-wide default backend (``None`` returns to ``REFSDE_BACKEND`` / numpy)."""
+    global _global_choice
+    _global_choice = None if backend is None else _resolve(backend, device, dtype)
+
+
+@contextlib.contextmanager
+def use_backend(backend: str | Backend, *, device: str | None = None, dtype: str | None = None) -> Iterator[Backend]:
+    """Context manager selecting a backend for the enclosed block (thread- and task-local)."""
+    token = _context_choice.set(_resolve(backend, device, dtype))
+    try:
+        yield _context_choice.get()  # type: ignore[misc]
+    finally:
+        _context_choice.reset(token)
+
+
+def backend_of(x: Any) -> Backend:
+    """The backend whose arrays ``x`` belongs to (the active one is preferred when several match)."""
+    active = get_backend()
+    if active.owns(x):
+        return active
+    for name in ("numpy", "torch", "jax", "cupy", "array_api_strict"):
+        module = type(x).__module__.split(".")[0]
+        if module == {"numpy": "numpy", "array_api_strict": "array_api_strict"}.get(name, name) or (
+            name == "jax" and module in ("jaxlib", "jax")
+        ):
+            device = None
+            if name in ("torch", "cupy"):
+                device = str(x.device) if name == "torch" else f"cuda:{x.device.id}"
+            return _make(name, device, None)
+    raise TypeError(f"no refsde backend owns arrays of type {type(x).__module__}.{type(x).__name__}")
+
+
+def make_rng(seed: int | RNG | None = None, backend: str | Backend | None = None) -> RNG:
+    """An :class:`RNG` for ``backend`` (active backend if None) seeded by ``seed``; an RNG passes through."""
+    if isinstance(seed, RNG):
+        if backend is not None and get_backend(backend).name != seed.backend.name:
+            raise TypeError(f"rng belongs to backend {seed.backend.name!r}, not {get_backend(backend).name!r}")
+        return seed
+    if seed is not None and not isinstance(seed, int):
+        raise TypeError(f"rng must be an int seed, a refsde RNG or None, not {type(seed).__name__}")
+    return get_backend(backend).rng(seed)

@@ -1,0 +1,64 @@
+"""CuPy backend (NVIDIA GPUs); jvp by central differences (documented in :meth:`Backend.jvp`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import RNG, Backend, Shape
+
+
+class CupyRNG(RNG):
+    def __init__(self, backend: "CupyBackend", seed: int | None) -> None:
+        import cupy
+
+        self.backend = backend
+        with cupy.cuda.Device(backend.device.id):
+            self._gen = cupy.random.default_rng(seed)
+
+    def _dtype(self, dtype: Any) -> Any:
+        return self.backend.default_dtype if dtype is None else dtype
+
+    def normal(self, shape: Shape, *, dtype: Any = None) -> Any:
+        return self._gen.standard_normal(tuple(shape), dtype=self._dtype(dtype))
+
+    def uniform(self, shape: Shape, *, low: float = 0.0, high: float = 1.0, dtype: Any = None) -> Any:
+        return low + (high - low) * self._gen.random(tuple(shape), dtype=self._dtype(dtype))
+
+
+class CupyBackend(Backend):
+    name = "cupy"
+
+    def __init__(self, device: str | None = None, dtype: str | None = None) -> None:
+        super().__init__(device, dtype)
+        import cupy
+
+        from . import BackendUnavailableError
+
+        try:
+            available = cupy.cuda.is_available()
+        except Exception as exc:  # CUDA driver/runtime missing or broken
+            raise BackendUnavailableError(f"cupy is installed but CUDA is unusable: {exc}") from exc
+        if not available:
+            raise BackendUnavailableError("cupy is installed but cupy.cuda.is_available() is False (no GPU)")
+        index = 0 if device in (None, "cuda") else int(str(device).split(":")[-1])
+        self._device = cupy.cuda.Device(index)
+
+    @property
+    def xp(self) -> Any:
+        import array_api_compat.cupy as xp
+
+        return xp
+
+    @property
+    def device(self) -> Any:
+        return self._device
+
+    def rng(self, seed: int | None = None) -> RNG:
+        return CupyRNG(self, seed)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        import cupy
+
+        return cupy.asnumpy(x)

@@ -1,0 +1,78 @@
+"""PyTorch backend (CPU or CUDA); jvp by forward-mode autodiff (``torch.func.jvp``)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .base import RNG, Backend, Shape
+
+
+class TorchRNG(RNG):
+    def __init__(self, backend: "TorchBackend", seed: int | None) -> None:
+        self.backend = backend
+        self._gen = torch.Generator(device=backend.device)
+        if seed is None:
+            self._gen.seed()
+        else:
+            self._gen.manual_seed(int(seed))
+
+    def _dtype(self, dtype: Any) -> Any:
+        return self.backend.default_dtype if dtype is None else dtype
+
+    def normal(self, shape: Shape, *, dtype: Any = None) -> Any:
+        return torch.randn(tuple(shape), generator=self._gen, dtype=self._dtype(dtype), device=self.backend.device)
+
+    def uniform(self, shape: Shape, *, low: float = 0.0, high: float = 1.0, dtype: Any = None) -> Any:
+        u = torch.rand(tuple(shape), generator=self._gen, dtype=self._dtype(dtype), device=self.backend.device)
+        return low + (high - low) * u
+
+    def rademacher(self, shape: Shape, *, dtype: Any = None) -> Any:
+        bits = torch.randint(0, 2, tuple(shape), generator=self._gen, device=self.backend.device)
+        return (2 * bits - 1).to(self._dtype(dtype))
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    exact_jvp = True
+
+    def __init__(self, device: str | None = None, dtype: str | None = None) -> None:
+        super().__init__(device, dtype)
+        self._device = torch.device(device or "cpu")
+        if self._device.type == "cuda" and not torch.cuda.is_available():
+            from . import BackendUnavailableError
+
+            raise BackendUnavailableError(
+                f"torch backend: device {device!r} requested but torch.cuda.is_available() is False"
+            )
+
+    @property
+    def xp(self) -> Any:
+        import array_api_compat.torch as xp
+
+        return xp
+
+    @property
+    def device(self) -> Any:
+        return self._device
+
+    @property
+    def default_dtype(self) -> Any:
+        if self._dtype_request is not None:
+            return self.dtype_from_name(self._dtype_request)
+        # float64 everywhere it is supported (CPU, CUDA); Apple MPS has no float64.
+        return torch.float32 if self._device.type == "mps" else torch.float64
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(x, torch.Tensor)
+
+    def rng(self, seed: int | None = None) -> RNG:
+        return TorchRNG(self, seed)
+
+    def jvp(self, fn: Callable[[Any], Any], x: Any, v: Any) -> tuple[Any, Any]:
+        return torch.func.jvp(fn, (x,), (v,))
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return x.detach().cpu().numpy()

@@ -1,0 +1,1 @@
+"""Analytic Gaussian and Gaussian-mixture oracles (placeholder)."""

@@ -1,0 +1,9 @@
+"""The forward SDEs: VP, sub-VP, VE and a general schedule-defined SDE."""
+
+from .base import SDE
+from .reverse import ReverseSDE
+from .schedule import ScheduleSDE
+from .ve import VE_CONVENTIONS, VESDE
+from .vp import SubVPSDE, VPSDE
+
+__all__ = ["SDE", "ReverseSDE", "ScheduleSDE", "SubVPSDE", "VESDE", "VE_CONVENTIONS", "VPSDE"]

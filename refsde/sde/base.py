@@ -1,0 +1,214 @@
+"""Base class of the linear SDEs dx = f(t) x dt + g(t) dw used by score-based diffusion models.
+
+Every SDE here has a scalar linear drift, so q(x_t | x_0) = N(alpha_t x_0, sigma_t^2 I) and the whole
+process is fixed by the schedule (alpha_t, sigma_t):  f(t) = d log alpha_t / dt and
+g(t)^2 = d sigma_t^2 / dt - 2 f(t) sigma_t^2  (Song et al. 2021, eq. 5.50 of Sarkka & Solin 2019).
+
+Subclasses implement the private coefficient methods on already-validated time arrays; the public
+methods validate, broadcast and keep the caller's namespace, dtype and device.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any, Callable
+
+from .._arrays import (
+    Array,
+    as_time,
+    batch_broadcast,
+    check_finite,
+    check_positive,
+    n_features,
+    namespace_of,
+    require_floating,
+    sum_non_batch,
+)
+
+ScoreFn = Callable[[Array, Array], Array]
+
+
+class SDE(abc.ABC):
+    """Forward SDE ``dx = f(t) x dt + g(t) dw`` on [0, T] with Gaussian transition kernels.
+
+    Shapes: ``x`` is batch-first, (n, *dims); ``t`` is a float, a 0-d array or shape (n,).
+    Coefficient methods of ``t`` alone return arrays of ``t``'s shape; methods taking ``x`` return
+    per-sample coefficients broadcast to (n, 1, ..., 1).
+    """
+
+    #: Number of discrete steps used by :meth:`discretize` (score_sde's ``N``).
+    N: int
+
+    def __init__(self, T: float = 1.0, N: int = 1000) -> None:
+        self.T = check_positive("T", T)
+        if int(N) != N or N < 2:
+            raise ValueError(f"N must be an integer >= 2, got {N}")
+        self.N = int(N)
+
+    # ---- to implement: closed forms on validated arrays --------------------------------------
+    @abc.abstractmethod
+    def _log_alpha(self, t: Array) -> Array:
+        """log alpha_t (log of the mean scale of q(x_t | x_0))."""
+
+    @abc.abstractmethod
+    def _sigma(self, t: Array) -> Array:
+        """sigma_t, the std of q(x_t | x_0)."""
+
+    def _log_sigma(self, t: Array) -> Array:
+        return namespace_of(t).log(self._sigma(t))
+
+    @abc.abstractmethod
+    def _drift_coef(self, t: Array) -> Array:
+        """f(t) = d log alpha_t / dt, so that the drift is f(t) x."""
+
+    @abc.abstractmethod
+    def _g2(self, t: Array) -> Array:
+        """g(t)^2."""
+
+    @abc.abstractmethod
+    def _t_from_log_snr(self, lam: Array) -> Array:
+        """Inverse of lambda_t = log(alpha_t^2 / sigma_t^2)."""
+
+    @property
+    @abc.abstractmethod
+    def prior_std(self) -> float:
+        """Standard deviation of the prior N(0, prior_std^2 I) that stands in for p_T."""
+
+    # ---- time-only coefficients ---------------------------------------------------------------
+    def _t(self, t: Any, like: Array | None = None) -> Array:
+        return as_time(t, self.T, like=like)
+
+    def log_alpha(self, t: Any) -> Array:
+        """log alpha_t, shape of ``t``."""
+        return self._log_alpha(self._t(t))
+
+    def alpha(self, t: Any) -> Array:
+        """Signal scale alpha_t: E[x_t | x_0] = alpha_t x_0.  Shape of ``t``."""
+        t = self._t(t)
+        return namespace_of(t).exp(self._log_alpha(t))
+
+    def sigma(self, t: Any) -> Array:
+        """Std sigma_t of q(x_t | x_0).  Shape of ``t``."""
+        return self._sigma(self._t(t))
+
+    def marginal_coefficients(self, t: Any) -> tuple[Array, Array]:
+        """(alpha_t, sigma_t): q(x_t | x_0) = N(alpha_t x_0, sigma_t^2 I).  Each of ``t``'s shape."""
+        t = self._t(t)
+        return namespace_of(t).exp(self._log_alpha(t)), self._sigma(t)
+
+    def log_snr(self, t: Any) -> Array:
+        """lambda_t = log(alpha_t^2 / sigma_t^2) (decreasing in t; +inf where sigma_t = 0)."""
+        t = self._t(t)
+        return 2.0 * (self._log_alpha(t) - self._log_sigma(t))
+
+    def t_from_log_snr(self, lam: Any) -> Array:
+        """Inverse of :meth:`log_snr`; ``lam`` outside [lambda_T, lambda_0] raises ValueError."""
+        xp = namespace_of(lam)
+        if xp is None:
+            lam = as_time(0.0, self.T) + float(lam)
+            xp = namespace_of(lam)
+        check_finite(xp, lam, "lambda")
+        t = self._t_from_log_snr(lam)
+        if bool(xp.any(xp.isnan(t))) or bool(xp.any((t < 0) | (t > self.T * (1 + 1e-12)))):
+            raise ValueError(f"log-SNR outside the range of this SDE on [0, {self.T}]")
+        return xp.clip(t, 0.0, self.T)
+
+    def diffusion(self, t: Any) -> Array:
+        """g(t), shape of ``t``."""
+        return namespace_of_sqrt(self._g2(self._t(t)))
+
+    def diffusion_squared(self, t: Any) -> Array:
+        """g(t)^2 (computed directly, not by squaring g), shape of ``t``."""
+        return self._g2(self._t(t))
+
+    def drift_coefficient(self, t: Any) -> Array:
+        """f(t) = d log alpha_t / dt, so the drift is f(t) x.  Shape of ``t``."""
+        return self._drift_coef(self._t(t))
+
+    # ---- functions of x -------------------------------------------------------------------------
+    def _x_t(self, x: Array, t: Any) -> tuple[Any, Array]:
+        xp = namespace_of(x, t)
+        if xp is None:
+            raise TypeError("x must be an array")
+        require_floating(xp, x, "x")
+        return xp, self._t(t, like=x)
+
+    def drift(self, x: Array, t: Any) -> Array:
+        """f(x, t) = f(t) x, same shape as ``x``."""
+        _, t = self._x_t(x, t)
+        return batch_broadcast(self._drift_coef(t), x) * x
+
+    def sde(self, x: Array, t: Any) -> tuple[Array, Array]:
+        """(drift f(x, t), diffusion g(t)) as in score_sde; g has ``t``'s shape."""
+        xp, t = self._x_t(x, t)
+        return batch_broadcast(self._drift_coef(t), x) * x, xp.sqrt(self._g2(t))
+
+    def marginal(self, x0: Array, t: Any) -> tuple[Array, Array]:
+        """(mean, std) of q(x_t | x_0): mean = alpha_t x0 (shape of x0), std = sigma_t broadcast to
+        (n, 1, ..., 1) when ``t`` has shape (n,), else 0-d."""
+        xp, t = self._x_t(x0, t)
+        mean = batch_broadcast(xp.exp(self._log_alpha(t)), x0) * x0
+        return mean, batch_broadcast(self._sigma(t), x0)
+
+    def perturb(self, x0: Array, t: Any, noise: Array) -> Array:
+        """x_t = alpha_t x0 + sigma_t noise (a draw from q(x_t | x0) when noise ~ N(0, I))."""
+        mean, std = self.marginal(x0, t)
+        if tuple(noise.shape) != tuple(x0.shape):
+            raise ValueError(f"noise shape {tuple(noise.shape)} differs from x0 shape {tuple(x0.shape)}")
+        namespace_of(x0, noise)
+        return mean + std * noise
+
+    # ---- prior --------------------------------------------------------------------------------------
+    def prior_sample(self, shape: tuple[int, ...], rng: Any = None, *, backend: Any = None, dtype: Any = None) -> Array:
+        """Draw from the prior N(0, prior_std^2 I); ``rng`` is an int seed, a refsde RNG or None."""
+        from ..backends import make_rng
+
+        gen = make_rng(rng, backend)
+        return self.prior_std * gen.normal(tuple(shape), dtype=dtype)
+
+    def prior_logp(self, z: Array) -> Array:
+        """log N(z; 0, prior_std^2 I) per sample, summed over all non-batch dims: shape (n,)."""
+        xp = namespace_of(z)
+        if xp is None:
+            raise TypeError("z must be an array")
+        require_floating(xp, z, "z")
+        if z.ndim < 1:
+            raise ValueError("z must have a batch dimension")
+        s2 = self.prior_std**2
+        d = n_features(z)
+        # log N(z; 0, s^2 I) = -|z|^2 / (2 s^2) - (d/2) log(2 pi s^2)
+        return -sum_non_batch(xp, z * z) / (2.0 * s2) - 0.5 * d * math.log(2.0 * math.pi * s2)
+
+    # ---- reverse time and discretization --------------------------------------------------------------
+    def reverse(self, score_fn: ScoreFn, probability_flow: bool = False) -> "ReverseSDE":
+        """The reverse-time SDE (Anderson 1982) or, with ``probability_flow``, the probability-flow ODE."""
+        from .reverse import ReverseSDE
+
+        return ReverseSDE(self, score_fn, probability_flow=probability_flow)
+
+    def discretize(self, x: Array, t: Any) -> tuple[Array, Array]:
+        """One step of the discrete chain x_{i+1} = x_i + f_i + G_i z (Song et al. 2021, App. D).
+
+        Default: Euler-Maruyama with dt = T / N, i.e. f_i = f(x, t) dt and G_i = g(t) sqrt(dt).
+        VP and VE override it with the DDPM and SMLD transitions.  Returns (f_i like x, G_i like t).
+        """
+        xp, t = self._x_t(x, t)
+        dt = self.T / self.N
+        return batch_broadcast(self._drift_coef(t), x) * x * dt, xp.sqrt(self._g2(t) * dt)
+
+    def _discrete_index(self, t: Array) -> Array:
+        """score_sde's step index floor(t (N - 1) / T) as an integer array."""
+        xp = namespace_of(t)
+        return xp.astype(xp.floor(t * ((self.N - 1) / self.T)), xp.int64)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        return f"{type(self).__name__}({params})"
+
+    def _params(self) -> dict[str, Any]:
+        return {"T": self.T}
+
+
+def namespace_of_sqrt(a: Array) -> Array:
+    return namespace_of(a).sqrt(a)

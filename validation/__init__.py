@@ -1,0 +1,1 @@
+"""The refsde validation suite (installed as ``refsde_validation``)."""
