@@ -29,7 +29,11 @@ def namespace_of(*objs: Any) -> Any:
     """
     arrays = [a for a in objs if a is not None and not isinstance(a, _SCALARS)]
     if not arrays:
-        return None
+        # NumPy returns 0-d results as numpy scalars (np.float64 subclasses float).  Next to arrays they
+        # count as Python scalars (so np.float64 t may accompany a torch x), but alone they are NumPy
+        # arrays: otherwise e.g. sde.diffusion(0.5) lost its namespace on the numpy backend.
+        generics = [a for a in objs if isinstance(a, _SCALARS) and is_array_api_obj(a)]
+        return array_namespace(generics[0]) if generics else None
     xp = None
     first = None
     for a in arrays:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import inspect
+import numbers
 import os
 from typing import Any, Callable, Iterator
 
@@ -65,30 +67,67 @@ def available_backends() -> list[str]:
     return sorted(set(_BUILTIN) | set(_entry_point_factories()))
 
 
+def _missing_library(name: str, exc: ModuleNotFoundError) -> BackendUnavailableError | None:
+    """The error to raise when ``exc`` says that built-in backend ``name``'s own library is missing."""
+    library = {"array_api_strict": "array_api_strict"}.get(name, name)
+    if name in _BUILTIN and exc.name is not None and exc.name.split(".")[0] == library:
+        return BackendUnavailableError(
+            f"backend {name!r} needs {library}, which is not installed: {_INSTALL_HINT.get(name, '')}"
+        )
+    return None
+
+
 def _load_factory(name: str) -> Callable[..., Backend]:
     if name in _BUILTIN:
         module, attr = _BUILTIN[name].split(":")
-        library = {"array_api_strict": "array_api_strict"}.get(name, name)
         try:
             return getattr(importlib.import_module(module), attr)
         except ModuleNotFoundError as exc:
-            if exc.name is not None and exc.name.split(".")[0] == library:
-                raise BackendUnavailableError(
-                    f"backend {name!r} needs {library}, which is not installed: {_INSTALL_HINT.get(name, '')}"
-                ) from exc
+            missing = _missing_library(name, exc)
+            if missing is not None:
+                raise missing from exc
             raise
     plugins = _entry_point_factories()
     if name in plugins:
-        return plugins[name].load()
+        try:
+            return plugins[name].load()
+        except ImportError as exc:  # the plugin's package or its array library is not installed
+            raise BackendUnavailableError(
+                f"backend plugin {name!r} ({getattr(plugins[name], 'value', '?')}) cannot be imported: {exc}"
+            ) from exc
     raise ValueError(f"unknown backend {name!r}; available backends: {', '.join(available_backends())}")
+
+
+def _call_factory(name: str, factory: Callable[..., Backend], device: str | None, dtype: str | None) -> Any:
+    """Call a Backend subclass (or factory taking device=, dtype=) or, as documented, a zero-argument factory."""
+    try:
+        zero_argument = not isinstance(factory, type) and not inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no introspectable signature: assume the Backend calling convention
+        zero_argument = False
+    if not zero_argument:
+        return factory(device=device, dtype=dtype)
+    if device is not None or dtype is not None:
+        raise ValueError(
+            f"backend plugin {name!r} is a zero-argument factory and cannot honour device={device!r}, dtype={dtype!r}"
+        )
+    return factory()
 
 
 def _make(name: str, device: str | None = None, dtype: str | None = None) -> Backend:
     key = (name, device, dtype)
     if key not in _cache:
-        backend = _load_factory(name)(device=device, dtype=dtype)
+        factory = _load_factory(name)
+        try:
+            backend = _call_factory(name, factory, device, dtype)
+        except ModuleNotFoundError as exc:
+            # cupy, jax and array_api_strict are imported in the plugin's __init__, not at module level
+            missing = _missing_library(name, exc)
+            if missing is not None:
+                raise missing from exc
+            raise
         if not isinstance(backend, Backend):
             raise TypeError(f"backend plugin {name!r} returned {type(backend).__name__}, not a refsde Backend")
+        backend.default_dtype  # an unsupported dtype (REFSDE_DTYPE=float16) fails here, at selection
         _cache[key] = backend
     return _cache[key]
 
@@ -154,6 +193,7 @@ def make_rng(seed: int | RNG | None = None, backend: str | Backend | None = None
         if backend is not None and get_backend(backend).name != seed.backend.name:
             raise TypeError(f"rng belongs to backend {seed.backend.name!r}, not {get_backend(backend).name!r}")
         return seed
-    if seed is not None and not isinstance(seed, int):
+    # numbers.Integral, not int: NumPy integers (np.int64 seeds) are not int subclasses
+    if seed is not None and not isinstance(seed, numbers.Integral):
         raise TypeError(f"rng must be an int seed, a refsde RNG or None, not {type(seed).__name__}")
-    return get_backend(backend).rng(seed)
+    return get_backend(backend).rng(None if seed is None else int(seed))

@@ -22,7 +22,10 @@ class ArrayApiStrictBackend(Backend):
         if device is None:
             self._device = devices[0]
         else:
-            named = [d for d in devices if str(d) == device or getattr(d, "name", None) == device]
+            # Devices print as "array_api_strict.Device('device1')": accept that, the bare name
+            # ("device1", as REFSDE_DEVICE gives it) and "cpu" for CPU_DEVICE.
+            wanted = "CPU_DEVICE" if device.lower() == "cpu" else device
+            named = [d for d in devices if str(d) == device or getattr(d, "_device", None) == wanted]
             if not named:
                 raise ValueError(f"array_api_strict has no device {device!r}; it has {devices}")
             self._device = named[0]

@@ -110,16 +110,28 @@ class ScheduleSDE(SDE):
     def _t_from_log_snr(self, lam: Array) -> Array:
         """Bisection on [0, T] (the log-SNR must be decreasing); converges to the dtype's resolution."""
         xp = namespace_of(lam)
+
+        def log_snr(t: Array) -> Array:
+            return 2.0 * (self._log_alpha(t) - xp.log(self._sigma(t)))
+
         lo = xp.zeros_like(lam)
         hi = xp.full_like(lam, self.T)
         for _ in range(64 if lam.dtype == xp.float64 else 32):
             mid = 0.5 * (lo + hi)
-            above = 2.0 * (self._log_alpha(mid) - xp.log(self._sigma(mid))) > lam
+            above = log_snr(mid) > lam
             lo, hi = xp.where(above, mid, lo), xp.where(above, hi, mid)
-        lam_T = 2.0 * (self._log_alpha(hi) - xp.log(self._sigma(hi)))
         out = 0.5 * (lo + hi)
-        # values outside [lambda_T, lambda_0] cannot be inverted: mark them NaN for the caller's check
-        outside = (lam < lam_T - 1e-9 * xp.abs(lam_T)) & (hi >= self.T)
+        # Values outside [lambda_T, lambda_0] cannot be inverted: mark them NaN for the caller's check.
+        rtol = max(1e-9, 64.0 * float(xp.finfo(lam.dtype).eps))
+        lam_T = log_snr(xp.full_like(lam, self.T))
+        outside = lam < lam_T - rtol * xp.abs(lam_T)
+        # lambda_0 is finite when sigma(0) > 0 (e.g. score_sde's VE schedule): a lambda above it used to
+        # come back silently as t = 0.  (Where sigma(0) = 0, lambda_0 = +inf and log(0) is not evaluated.)
+        zero = xp.zeros_like(lam)
+        sigma_0 = self._sigma(zero)
+        if bool(xp.all(sigma_0 > 0)):
+            lam_0 = 2.0 * (self._log_alpha(zero) - xp.log(sigma_0))
+            outside = outside | (lam > lam_0 + rtol * xp.abs(lam_0))
         return xp.where(outside, xp.full_like(out, float("nan")), out)
 
     @property
@@ -128,5 +140,7 @@ class ScheduleSDE(SDE):
             return self._prior_std
         from ..backends import get_backend
 
-        backend = get_backend("numpy")
+        # Evaluate sigma(T) with the active backend, not always NumPy: schedules written with one
+        # library's functions (e.g. torch.sqrt under REFSDE_BACKEND=torch) failed on a NumPy array.
+        backend = get_backend()
         return float(self._sigma(backend.asarray(self.T)))

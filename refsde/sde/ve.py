@@ -71,7 +71,11 @@ class VESDE(SDE):
         return math.log(self.sigma_min) + self._L * (t / self.T)
 
     def _sigma(self, t: Array) -> Array:
-        return namespace_of(t).exp(self._log_sigma(t))
+        # Direct forms, not exp(log sigma): the same values, but no log(0) warning at t = 0 (exact).
+        xp = namespace_of(t)
+        if self.exact:
+            return self.sigma_min * xp.sqrt(xp.expm1(2.0 * self._L * (t / self.T)))
+        return self.sigma_min * xp.exp(self._L * (t / self.T))
 
     def _t_from_log_snr(self, lam: Array) -> Array:
         xp = namespace_of(lam)
@@ -98,10 +102,11 @@ class VESDE(SDE):
         two_L = 2.0 * self._L
         if self.exact:
             # var_i - var_{i-1} = sigma_min^2 exp(2 L s_{i-1}) expm1(2 L ds) for i >= 1, and 0 at i = 0
-            G2 = self.sigma_min**2 * xp.exp(two_L * (s - ds)) * xp.expm1(two_L * ds)
+            # (expm1 of a Python float: math, not xp -- torch and array_api_strict reject scalars)
+            G2 = self.sigma_min**2 * xp.exp(two_L * (s - ds)) * math.expm1(two_L * ds)
             G2 = xp.where(i == 0, 0.0 * G2, G2)
         else:
             # sigma_i^2 - sigma_{i-1}^2 = -sigma_i^2 expm1(-2 L ds) for i >= 1, and sigma_min^2 at i = 0
             sig2 = self.sigma_min**2 * xp.exp(two_L * s)
-            G2 = xp.where(i == 0, sig2, -sig2 * xp.expm1(-two_L * ds))
+            G2 = xp.where(i == 0, sig2, -sig2 * math.expm1(-two_L * ds))
         return xp.zeros_like(x), xp.sqrt(G2)

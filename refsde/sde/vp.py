@@ -86,6 +86,9 @@ class VPSDE(_LinearBetaSDE):
         """DDPM step x_{i+1} = sqrt(1 - beta_i) x_i + sqrt(beta_i) z with beta_i = beta(t_i) T / N at
         t_i = i T / (N - 1), i = floor(t (N - 1) / T) (score_sde's discrete_betas for T = 1)."""
         xp, t = self._x_t(x, t)
+        if self.beta_max * self.T / self.N >= 1.0:
+            # beta_i >= 1 would make sqrt(1 - beta_i) NaN; the DDPM chain needs N > beta_max T
+            raise ValueError(f"the DDPM step needs beta_max * T / N < 1; use N > {self.beta_max * self.T}")
         i = self._discrete_index(t)
         t_i = xp.astype(i, t.dtype) * (self.T / (self.N - 1))
         beta_i = self._beta(t_i) * (self.T / self.N)
@@ -114,16 +117,20 @@ class SubVPSDE(_LinearBetaSDE):
 
     def _t_from_log_snr(self, lam: Array) -> Array:
         # lambda = 2 log u - 2 log(1 - u^2), u = alpha_t = exp(-B/2).  Solving for u with c = exp(lambda/2):
-        # u = 2c / (1 + sqrt(1 + 4c^2)); 1 - u is written without cancellation, in terms of
-        # a = exp(-|lambda|/2) <= 1 so nothing overflows; then B = -2 log1p(-(1 - u)).
+        # u = 2c / (1 + sqrt(1 + 4c^2)), written in terms of a = exp(-|lambda|/2) <= 1 so nothing
+        # overflows; then B = -2 log u.
         xp = namespace_of(lam)
         a = xp.exp(-0.5 * xp.abs(lam))
         r_w = xp.sqrt(a * a + 4.0)
         one_minus_u_pos = (a + a * a / (r_w + 2.0)) / (a + r_w)  # lambda >= 0, a = 1/c
         r_c = xp.sqrt(1.0 + 4.0 * a * a)
-        one_minus_u_neg = (1.0 + 1.0 / (r_c + 2.0 * a)) / (1.0 + r_c)  # lambda < 0, a = c
-        one_minus_u = xp.where(lam >= 0, one_minus_u_pos, one_minus_u_neg)
-        return self._t_from_B(-2.0 * xp.log1p(-one_minus_u))
+        u_neg = 2.0 * a / (1.0 + r_c)  # lambda < 0, a = c
+        # B = -2 log u: through log1p(-(1 - u)) where u is near 1 (lambda >= 0); directly from u where u
+        # is small (lambda < 0), since 1 - (1 - u) cancels there (float32 lost ~4 digits of t near T).
+        B_pos = -2.0 * xp.log1p(-one_minus_u_pos)
+        # (the where() keeps log(0) of the unused branch from warning at lambda = +inf)
+        B_neg = -2.0 * xp.log(xp.where(lam >= 0, xp.ones_like(u_neg), u_neg))
+        return self._t_from_B(xp.where(lam >= 0, B_pos, B_neg))
 
 
 __all__ = ["VPSDE", "SubVPSDE"]
