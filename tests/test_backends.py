@@ -549,3 +549,25 @@ def test_mixed_numpy_and_strict_is_type_error_naming_both():
 
     with pytest.raises(TypeError, match=r"numpy.*array_api_strict"):
         refsde.VESDE().marginal(np.ones((2, 3)), array_api_strict.asarray([0.1, 0.2]))
+
+
+def test_backend_of_follows_the_array_device():
+    """An array on a second device maps to a backend on that device, not to the active one."""
+    xs = pytest.importorskip("array_api_strict")
+    from refsde.backends import backend_of
+
+    devices = list(xs.__array_namespace_info__().devices())
+    if len(devices) < 2:
+        pytest.skip("array_api_strict exposes a single device here")
+    x = xs.ones(3, device=devices[1])
+    assert backend_of(x).device == devices[1]
+    assert backend_of(xs.ones(3, device=devices[0])).device == devices[0]
+    assert refsde.make_rng(0, backend_of(x)).normal((2,)).device == devices[1]
+
+
+def test_refsde_device_applies_only_to_the_backend_refsde_backend_names(monkeypatch):
+    monkeypatch.setenv("REFSDE_BACKEND", "array_api_strict")
+    monkeypatch.setenv("REFSDE_DEVICE", "device1")
+    pytest.importorskip("array_api_strict")
+    assert refsde.get_backend("numpy").device == "cpu"  # not an error: the device is array_api_strict's
+    assert "device1" in str(refsde.get_backend("array_api_strict").device)

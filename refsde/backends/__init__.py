@@ -137,11 +137,16 @@ def _resolve(spec: str | Backend, device: str | None = None, dtype: str | None =
         return spec
     if not isinstance(spec, str):
         raise TypeError(f"backend must be a name or a Backend, not {type(spec).__name__}")
+    name = spec.strip().lower()
     if device is None:
-        device = os.environ.get("REFSDE_DEVICE") or None
+        # REFSDE_DEVICE belongs to the backend REFSDE_BACKEND names (or to any backend when that is unset),
+        # so REFSDE_BACKEND=torch REFSDE_DEVICE=cuda leaves get_backend("numpy") on the CPU.
+        env_backend = (os.environ.get("REFSDE_BACKEND") or "").strip().lower()
+        if not env_backend or env_backend == name:
+            device = os.environ.get("REFSDE_DEVICE") or None
     if dtype is None:
         dtype = os.environ.get("REFSDE_DTYPE") or None
-    return _make(spec.strip().lower(), device, dtype)
+    return _make(name, device, dtype)
 
 
 def get_backend(backend: str | Backend | None = None, *, device: str | None = None, dtype: str | None = None) -> Backend:
@@ -171,19 +176,22 @@ def use_backend(backend: str | Backend, *, device: str | None = None, dtype: str
 
 
 def backend_of(x: Any) -> Backend:
-    """The backend whose arrays ``x`` belongs to (the active one is preferred when several match)."""
+    """The backend that owns array ``x`` on ``x``'s device (the active backend when it matches)."""
+    import array_api_compat as aac
+
     active = get_backend()
-    if active.owns(x):
+    if active.owns(x) and aac.device(x) == active.device:
         return active
-    for name in ("numpy", "torch", "jax", "cupy", "array_api_strict"):
-        module = type(x).__module__.split(".")[0]
-        if module == {"numpy": "numpy", "array_api_strict": "array_api_strict"}.get(name, name) or (
-            name == "jax" and module in ("jaxlib", "jax")
-        ):
-            device = None
-            if name in ("torch", "cupy"):
-                device = str(x.device) if name == "torch" else f"cuda:{x.device.id}"
-            return _make(name, device, None)
+    if aac.is_numpy_array(x):
+        return _make("numpy", None, None)
+    if aac.is_torch_array(x):
+        return _make("torch", str(x.device), None)
+    if aac.is_cupy_array(x):
+        return _make("cupy", f"cuda:{x.device.id}", None)
+    if aac.is_jax_array(x):
+        return _make("jax", None, None)
+    if aac.is_array_api_obj(x) and aac.is_array_api_strict_namespace(aac.array_namespace(x)):
+        return _make("array_api_strict", getattr(x.device, "_device", None), None)
     raise TypeError(f"no refsde backend owns arrays of type {type(x).__module__}.{type(x).__name__}")
 
 

@@ -41,6 +41,9 @@ class TorchBackend(Backend):
     def __init__(self, device: str | None = None, dtype: str | None = None) -> None:
         super().__init__(device, dtype)
         self._device = torch.device(device or "cpu")
+        if self._device.type == "cuda" and self._device.index is None and torch.cuda.is_available():
+            # "cuda" means the current device; pin the index so device equality checks are exact
+            self._device = torch.device("cuda", torch.cuda.current_device())
         if self._device.type == "cuda" and not torch.cuda.is_available():
             from . import BackendUnavailableError
 
