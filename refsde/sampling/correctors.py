@@ -1,0 +1,82 @@
+"""Correctors: Langevin MCMC steps at a fixed time t that target p_t (Song et al. 2021, App. G, Algs. 4-5).
+
+Every corrector has the signature ``step(ctx, x, t, z, snr, batch_norm) -> (x_next, x_mean)`` with
+``x`` of shape (n, *dims), ``t`` a 0-d time, ``z`` a standard normal draw like ``x``:
+x_mean = x + e s(x, t) and x_next = x_mean + sqrt(2 e) z with step size e:
+
+* ``langevin``: e = 2 alpha_i (snr ||z|| / ||s||)^2.  Norms are over all non-batch axes, per sample by
+  default, so e has shape (n,) and samples stay independent.  ``batch_norm=True`` uses score_sde's
+  batch means of the per-sample norms instead: one e for the whole batch, which couples the samples
+  (each sample's step depends on all the others).  A sample with ||s|| = 0 does not move (e = 0).
+* ``annealed_langevin``: e = 2 alpha_i (snr sigma_t)^2 with sigma_t the marginal std of q(x_t | x_0).
+
+alpha_i = 1 - beta_i with the DDPM beta_i of the N = n_steps chain for VPSDE and SubVPSDE (score_sde's
+``alphas``), and 1 for every other SDE.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .._arrays import Array, batch_broadcast, namespace_of, sum_non_batch
+from ..sde import SubVPSDE, VPSDE
+from ._checks import check_choice
+from ._context import StepContext
+from ._discrete import check_ddpm_steps, ddpm_beta
+
+Corrector = Callable[[StepContext, Array, Array, Array, float, bool], "tuple[Array, Array]"]
+
+
+def _alpha(ctx: StepContext, t: Array) -> Array | float:
+    """alpha_i = 1 - beta_i (VP, sub-VP) or 1 (others), as in score_sde's correctors."""
+    if isinstance(ctx.sde, (VPSDE, SubVPSDE)):
+        return 1.0 - ddpm_beta(ctx.sde, t, ctx.n_steps)
+    return 1.0
+
+
+def _norms(xp: Any, a: Array) -> Array:
+    """Per-sample Euclidean norms over the non-batch axes: shape (n,)."""
+    return xp.sqrt(sum_non_batch(xp, a * a))
+
+
+def langevin(ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_norm: bool) -> tuple[Array, Array]:
+    """One Langevin step with e = 2 alpha_i (snr ||z|| / ||s||)^2 (Song et al. 2021, Algs. 4-5)."""
+    xp = namespace_of(x)
+    s = ctx.score(x, t)
+    s_norm, z_norm = _norms(xp, s), _norms(xp, z)
+    if batch_norm:
+        s_norm, z_norm = xp.mean(s_norm), xp.mean(z_norm)  # score_sde: batch means of the norms
+    moving = s_norm > 0.0
+    ratio = z_norm / xp.where(moving, s_norm, xp.ones_like(s_norm))
+    e = xp.where(moving, 2.0 * _alpha(ctx, t) * (snr * ratio) ** 2, xp.zeros_like(ratio))  # e = 2 alpha (snr |z|/|s|)^2
+    e = batch_broadcast(e, x)
+    mean = x + e * s  # Langevin drift step x + e grad log p_t
+    return mean + xp.sqrt(2.0 * e) * z, mean  # plus sqrt(2 e) z
+
+
+def annealed_langevin(
+    ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_norm: bool
+) -> tuple[Array, Array]:
+    """One annealed Langevin step with e = 2 alpha_i (snr sigma_t)^2 (NCSN's annealed Langevin dynamics)."""
+    xp = namespace_of(x)
+    s = ctx.score(x, t)
+    sigma = ctx.sde.sigma(t)
+    e = 2.0 * _alpha(ctx, t) * (snr * sigma) ** 2  # e = 2 alpha_i (snr sigma_t)^2
+    mean = x + e * s  # Langevin drift step x + e grad log p_t
+    return mean + xp.sqrt(2.0 * e) * z, mean  # plus sqrt(2 e) z
+
+
+CORRECTORS: dict[str, Corrector] = {"langevin": langevin, "annealed_langevin": annealed_langevin}
+
+
+def setup_corrector(name: Any, sde: Any, n_steps: int) -> Corrector:
+    """The corrector step function for ``name``; ValueError for unknown names or too few DDPM steps."""
+    check_choice(name, CORRECTORS, "corrector")
+    if isinstance(sde, (VPSDE, SubVPSDE)):
+        if n_steps < 2:
+            raise ValueError("the corrector's alpha_i uses the DDPM chain with N = n_steps, which needs n_steps >= 2")
+        check_ddpm_steps(sde, n_steps, f"the {name} corrector on a {type(sde).__name__} (alpha_i = 1 - beta_i)")
+    return CORRECTORS[name]
+
+
+__all__ = ["CORRECTORS", "annealed_langevin", "langevin", "setup_corrector"]

@@ -1,0 +1,99 @@
+"""Predictors: one step of a reverse-time SDE solver from t_k down to t_{k+1} = t_k - h.
+
+Every predictor has the signature ``step(ctx, x, t, h, z) -> (x_next, x_mean)``: ``x`` of shape
+(n, *dims), ``t`` the 0-d grid time t_k (coefficients are evaluated there, at the left end), ``h`` the
+Python-float step size, ``z`` a standard normal draw like ``x``; ``x_mean`` is ``x_next`` without its
+noise term.  :func:`setup_predictor` validates a name against an SDE and the step count.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .._arrays import Array, namespace_of
+from ..sde import VESDE, VPSDE
+from ._checks import check_choice
+from ._context import StepContext
+from ._discrete import check_ddpm_steps, ddpm_beta, smld_variances, with_n_steps
+
+Step = Callable[[StepContext, Array, Array, float, Array], "tuple[Array, Array]"]
+
+
+def euler_maruyama(ctx: StepContext, x: Array, t: Array, h: float, z: Array) -> tuple[Array, Array]:
+    """x' = x - [f(x, t) - g(t)^2 s(x, t)] h + g(t) sqrt(h) z."""
+    xp = namespace_of(x)
+    f = ctx.sde.drift_coefficient(t)
+    g2 = ctx.sde.diffusion_squared(t)
+    s = ctx.score(x, t)
+    mean = x - (f * x - g2 * s) * h  # Euler step of the reverse SDE dx = [f - g^2 s] dt + g dw_bar (Song et al. eq. 6)
+    return mean + xp.sqrt(g2 * h) * z, mean
+
+
+def reverse_diffusion(ctx: StepContext, x: Array, t: Array, h: float, z: Array) -> tuple[Array, Array]:
+    """x' = x - f_i + G_i^2 s(x, t) + G_i z with (f_i, G_i) = discretize(x, t) of the N = n_steps chain.
+
+    The chain's own step is T / N, not h (Song et al. 2021, App. E, reverse diffusion sampling).
+    """
+    f, G = ctx.chain.discretize(x, t)
+    s = ctx.score(x, t)
+    mean = x - f + (G * G) * s  # reverse of x_{i+1} = x_i + f_i + G_i z (Song et al. App. E)
+    return mean + G * z, mean
+
+
+def ancestral(ctx: StepContext, x: Array, t: Array, h: float, z: Array) -> tuple[Array, Array]:
+    """Ancestral sampling of the discrete chain at N = n_steps (DDPM for VP, SMLD for VE).
+
+    VP: x' = (x + beta_i s) / sqrt(1 - beta_i) + sqrt(beta_i) z.
+    VE: x' = x + (var_i - var_{i-1}) s + sqrt(var_{i-1} (var_i - var_{i-1}) / var_i) z (noise 0 where var_i = 0).
+    """
+    if isinstance(ctx.sde, VPSDE):
+        return _ancestral_vp(ctx, x, t, z)
+    return _ancestral_ve(ctx, x, t, z)
+
+
+def _ancestral_vp(ctx: StepContext, x: Array, t: Array, z: Array) -> tuple[Array, Array]:
+    xp = namespace_of(x)
+    beta = ddpm_beta(ctx.sde, t, ctx.n_steps)
+    s = ctx.score(x, t)
+    mean = (x + beta * s) / xp.sqrt(1.0 - beta)  # DDPM ancestral mean (Ho et al. 2020 eq. 11, score form)
+    return mean + xp.sqrt(beta) * z, mean
+
+
+def _ancestral_ve(ctx: StepContext, x: Array, t: Array, z: Array) -> tuple[Array, Array]:
+    xp = namespace_of(x)
+    var_i, var_prev = smld_variances(ctx.sde, t, ctx.n_steps)
+    dvar = var_i - var_prev
+    s = ctx.score(x, t)
+    mean = x + dvar * s  # SMLD ancestral mean (Song et al. 2021, App. F)
+    positive = var_i > 0.0
+    safe = xp.where(positive, var_i, xp.ones_like(var_i))
+    # std = sqrt(var_{i-1} (var_i - var_{i-1}) / var_i), defined as 0 where var_i = 0
+    std = xp.where(positive, xp.sqrt(var_prev * dvar / safe), xp.zeros_like(var_i))
+    return mean + std * z, mean
+
+
+PREDICTORS: dict[str, Step] = {
+    "euler_maruyama": euler_maruyama,
+    "reverse_diffusion": reverse_diffusion,
+    "ancestral": ancestral,
+}
+
+
+def setup_predictor(name: Any, sde: Any, n_steps: int) -> tuple[Step, Any]:
+    """(step function, chain SDE or None) for predictor ``name``; ValueError if it does not apply."""
+    check_choice(name, PREDICTORS, "predictor method")
+    chain = None
+    if name == "reverse_diffusion":
+        chain = with_n_steps(sde, n_steps, "reverse_diffusion")
+        if isinstance(sde, VPSDE):
+            check_ddpm_steps(sde, n_steps, "reverse_diffusion on a VPSDE")
+    elif name == "ancestral":
+        if not isinstance(sde, (VPSDE, VESDE)):
+            raise ValueError(f"ancestral sampling is defined for VPSDE and VESDE only, not {type(sde).__name__}")
+        with_n_steps(sde, n_steps, "ancestral")  # same n_steps >= 2 requirement as the chain
+        if isinstance(sde, VPSDE):
+            check_ddpm_steps(sde, n_steps, "ancestral sampling on a VPSDE")
+    return PREDICTORS[name], chain
+
+
+__all__ = ["PREDICTORS", "ancestral", "euler_maruyama", "reverse_diffusion", "setup_predictor"]
