@@ -571,3 +571,24 @@ def test_refsde_device_applies_only_to_the_backend_refsde_backend_names(monkeypa
     pytest.importorskip("array_api_strict")
     assert refsde.get_backend("numpy").device == "cpu"  # not an error: the device is array_api_strict's
     assert "device1" in str(refsde.get_backend("array_api_strict").device)
+
+
+def test_make_rng_rejects_an_rng_on_another_device():
+    xs = pytest.importorskip("array_api_strict")
+    devices = list(xs.__array_namespace_info__().devices())
+    if len(devices) < 2:
+        pytest.skip("array_api_strict exposes a single device here")
+    from refsde.backends import backend_of
+
+    gen = refsde.make_rng(0, refsde.get_backend("array_api_strict", device="CPU_DEVICE"))
+    with pytest.raises(ValueError, match="device"):
+        refsde.make_rng(gen, backend_of(xs.ones(2, device=devices[1])))
+
+
+def test_public_sde_methods_reject_nan_x():
+    sde = refsde.VPSDE()
+    x = np.array([[np.nan, 1.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        sde.drift(x, 0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        sde.prior_logp(x)

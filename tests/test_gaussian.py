@@ -577,3 +577,31 @@ def test_non_default_device_is_kept_and_mixed_devices_raise_value_error():
         g.log_prob(arr(np_(x)))  # x on the default device, g on the other one
     with pytest.raises(ValueError):
         Gaussian(on(means[0]), arr(covs[0]))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_exact_score_stays_finite_when_every_component_density_underflows():
+    """Far in the tail log N_k = -inf for all k; the score is still the (finite) component score."""
+    import refsde as _r
+
+    be = _r.get_backend()
+    g = Gaussian(be.asarray([0.0, 0.0]), be.asarray([[1.0, 0.0], [0.0, 1.0]]))
+    sde = _r.VPSDE()
+    x = be.asarray([[1e160, 0.0]])
+    s = be.to_numpy(g.score_fn(sde)(x, 0.5))
+    assert np.all(np.isfinite(s))
+    # p_0.5 = N(0, alpha^2 + sigma^2) = N(0, 1) for VP with unit covariance: score = -x
+    np.testing.assert_allclose(s, [[-1e160, 0.0]], rtol=1e-12)
+
+
+def test_mixture_never_samples_a_trailing_zero_weight_component():
+    import refsde as _r
+
+    be = _r.get_backend()
+    gm = GaussianMixture(
+        be.asarray([0.3, 0.7, 0.0]),
+        be.asarray([[0.0], [0.0], [1e6]]),
+        be.asarray([[[1.0]], [[1.0]], [[1.0]]]),
+    )
+    x = be.to_numpy(gm.sample(20_000, rng=0))
+    assert np.max(np.abs(x)) < 100.0

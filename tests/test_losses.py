@@ -291,3 +291,20 @@ def test_gradients_flow_to_torch_model_parameters():
         model.weight[0, 0] -= 2 * h
         down = losses.dsm_loss(lambda x, tt: model(x), sde, x0, t=t, z=z).item()
     assert g == pytest.approx((up - down) / (2 * h), rel=1e-6)
+
+
+def test_importance_sampling_uses_x0s_namespace_not_the_active_backend():
+    """x0 from NumPy while another backend is active: the log-SNR bounds must not leak that backend."""
+    pytest.importorskip("array_api_strict")
+    sde = refsde.VPSDE()
+    x0 = np.ones((8, 2))
+    with refsde.use_backend("array_api_strict"):
+        out = losses.dsm_loss(lambda x, t: -x, sde, x0, weighting="likelihood", importance_sampling=True, rng=0)
+    assert isinstance(out, (np.ndarray, np.generic)) and np.isfinite(out)
+
+
+def test_ddpm_loss_rejects_a_chain_with_beta_at_least_one(be):
+    with pytest.raises(ValueError, match="beta_max"):
+        losses.ddpm_loss(lambda x, t: x * 0, refsde.VPSDE(N=10), draw_x0(be, 4, 0), rng=0)
+    with pytest.raises(TypeError, match="integer"):
+        losses.ddpm_loss(lambda x, t: x * 0, refsde.VPSDE(), draw_x0(be, 4, 0), i=be.asarray([0.0, 1.0, 2.0, 3.0]), rng=0)

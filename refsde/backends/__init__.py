@@ -198,8 +198,15 @@ def backend_of(x: Any) -> Backend:
 def make_rng(seed: int | RNG | None = None, backend: str | Backend | None = None) -> RNG:
     """An :class:`RNG` for ``backend`` (active backend if None) seeded by ``seed``; an RNG passes through."""
     if isinstance(seed, RNG):
-        if backend is not None and get_backend(backend).name != seed.backend.name:
-            raise TypeError(f"rng belongs to backend {seed.backend.name!r}, not {get_backend(backend).name!r}")
+        if backend is not None:
+            wanted = get_backend(backend)
+            if wanted.name != seed.backend.name:
+                raise TypeError(f"rng belongs to backend {seed.backend.name!r}, not {wanted.name!r}")
+            if str(wanted.device) != str(seed.backend.device):
+                raise ValueError(
+                    f"rng draws on device {seed.backend.device}, but the arrays are on {wanted.device}; "
+                    f"make it with refsde.make_rng(seed, refsde.get_backend({wanted.name!r}, device=...))"
+                )
         return seed
     # numbers.Integral, not int: NumPy integers (np.int64 seeds) are not int subclasses
     if seed is not None and not isinstance(seed, numbers.Integral):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from array_api_compat import device as device_of
+
 from .._arrays import Array
 
 
@@ -22,6 +24,14 @@ def log_mixture(xp: Any, log_w: Array, log_comp: Array) -> tuple[Array, Array]:
     # logsumexp with max subtraction: log p = m + log sum_k exp(a_k - m)
     log_p = m + xp.log(xp.sum(xp.exp(a - m), axis=0))
     r = xp.exp(a - log_p)  # r_k = softmax_k(a_k) = w_k N_k / p
+    # Where every log N_k underflowed to -inf (x astronomically far away) the softmax is 0/0: give the whole
+    # weight to the largest a_k (exact for one component, the limit of the responsibilities otherwise).
+    bad = xp.logical_not(xp.isfinite(log_p))
+    if bool(xp.any(bad)):
+        K = a.shape[0]
+        k = xp.arange(K, dtype=xp.int64, device=device_of(a))
+        onehot = xp.astype(xp.expand_dims(k, axis=1) == xp.expand_dims(xp.argmax(a, axis=0), axis=0), a.dtype)
+        r = xp.where(xp.expand_dims(bad, axis=0), onehot, r)
     return log_p, r
 
 

@@ -30,6 +30,9 @@ def sample_components(comps: Components, n: int, rng: Any = None) -> Array:
         cum_w = xp.cumulative_sum(xp.exp(comps.log_w))[: K - 1]  # F(k) = w_0 + ... + w_k, k < K - 1
         # k = #{j < K - 1 : F(j) <= u}  (inverse CDF of the categorical law)
         idx = xp.sum(xp.astype(xp.expand_dims(u, axis=1) >= xp.expand_dims(cum_w, axis=0), xp.int64), axis=1)
+        # rounding can leave F(K-2) < 1 <= u: never pick a trailing component of weight 0
+        positive = xp.astype(xp.exp(comps.log_w) > 0, xp.int64) * xp.arange(K, dtype=xp.int64, device=device_of(u))
+        idx = xp.clip(idx, 0, int(xp.max(positive)))
     z = _fit(comps, gen.normal((n, d), dtype=dtype))
     if idx is None:
         # x = m + L z for every row: (n, d) @ L^T

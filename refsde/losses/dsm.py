@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from array_api_compat import device as device_of
+
 from .._arrays import Array, batch_broadcast, check_finite, namespace_of, require_floating, sum_non_batch
 
 ScoreFn = Callable[[Array, Array], Array]
@@ -83,7 +85,7 @@ def dsm_loss(
     if t is None:
         u = gen.uniform((n,), dtype=x0.dtype)
         if importance_sampling:
-            lam_eps, lam_T = sde.log_snr(eps), sde.log_snr(sde.T)
+            lam_eps, lam_T = float(sde.log_snr(eps)), float(sde.log_snr(sde.T))  # floats: x0 fixes the namespace
             lam = lam_eps - u * (lam_eps - lam_T)  # uniform in log-SNR on [lambda_T, lambda_eps]
             t = xp.clip(sde.t_from_log_snr(xp.astype(lam, x0.dtype)), eps, sde.T)
         else:
@@ -147,6 +149,10 @@ def ddpm_loss(
     xp = namespace_of(x0, i, z)
     require_floating(xp, x0, "x0")
     n, N = x0.shape[0], sde.N
+    if not sde.beta_max * sde.T / N < 1.0:
+        raise ValueError(f"the DDPM chain needs beta_max * T / N < 1, i.e. N > {sde.beta_max * sde.T:g}; got N = {N}")
+    if i is not None and not xp.isdtype(i.dtype, "integral"):
+        raise TypeError(f"step indices i must be an integer array, got dtype {i.dtype}")
     gen = _rng_for(x0, rng) if (i is None or z is None) else None
     if i is None:
         i = _discrete_index(gen, n, 0, N, xp, x0.dtype)
@@ -154,7 +160,7 @@ def ddpm_loss(
         raise ValueError(f"step indices must lie in [0, N) = [0, {N})")
     if z is None:
         z = gen.normal(tuple(x0.shape), dtype=x0.dtype)
-    grid = xp.arange(N, dtype=x0.dtype, device=x0.device) * (sde.T / (N - 1))
+    grid = xp.arange(N, dtype=x0.dtype, device=device_of(x0)) * (sde.T / (N - 1))
     betas = sde._beta(grid) * (sde.T / N)
     log_abar = xp.cumulative_sum(xp.log1p(-betas))  # log prod_{j<=i} (1 - beta_j)
     log_abar_i = xp.take(log_abar, i)
@@ -190,6 +196,8 @@ def smld_loss(
     require_floating(xp, x0, "x0")
     n, N = x0.shape[0], sde.N
     low = 1 if sde.exact else 0
+    if i is not None and not xp.isdtype(i.dtype, "integral"):
+        raise TypeError(f"level indices i must be an integer array, got dtype {i.dtype}")
     gen = _rng_for(x0, rng) if (i is None or z is None) else None
     if i is None:
         i = _discrete_index(gen, n, low, N, xp, x0.dtype)

@@ -139,6 +139,7 @@ class SDE(abc.ABC):
         if xp is None:
             raise TypeError("x must be an array")
         require_floating(xp, x, "x")
+        check_finite(xp, x, "x")
         return xp, self._t(t, like=x)
 
     def drift(self, x: Array, t: Any) -> Array:
@@ -180,6 +181,7 @@ class SDE(abc.ABC):
         if xp is None:
             raise TypeError("z must be an array")
         require_floating(xp, z, "z")
+        check_finite(xp, z, "z")
         if z.ndim < 1:
             raise ValueError("z must have a batch dimension")
         s2 = self.prior_std**2
