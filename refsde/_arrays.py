@@ -47,7 +47,8 @@ def namespace_of(*objs: Any) -> Any:
                 f"arrays from two backends in one call: {_library_name(xp)} and {_library_name(a_xp)}; "
                 "convert them to one library first"
             )
-        elif device_of(a) != device_of(first):
+        elif device_of(a) != device_of(first) and None not in (device_of(a), device_of(first)):
+            # (JAX tracers inside jax.jvp / jit report no device: nothing to compare)
             raise ValueError(f"arrays on two devices in one call: {device_of(first)} and {device_of(a)}")
     return xp
 

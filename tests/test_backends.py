@@ -153,6 +153,10 @@ def test_refsde_dtype_invalid_is_rejected_at_selection(monkeypatch, backend):
 
 def test_refsde_device_cpu(monkeypatch, backend):
     monkeypatch.setenv("REFSDE_DEVICE", "cpu")
+    if backend.name == "cupy":  # GPU-only library: a clear error, not a crash
+        with pytest.raises(ValueError, match="CUDA"):
+            refsde.get_backend("cupy")
+        return
     b = refsde.get_backend(backend.name)
     assert "cpu" in str(b.device).lower()
     assert b.owns(b.asarray([1.0, 2.0]))

@@ -42,7 +42,11 @@ class CupyBackend(Backend):
             raise BackendUnavailableError(f"cupy is installed but CUDA is unusable: {exc}") from exc
         if not available:
             raise BackendUnavailableError("cupy is installed but cupy.cuda.is_available() is False (no GPU)")
-        index = 0 if device in (None, "cuda") else int(str(device).split(":")[-1])
+        spec = "cuda" if device is None else str(device).strip().lower()
+        head, _, tail = spec.partition(":")
+        if head != "cuda" or (tail and not tail.isdigit()):
+            raise ValueError(f"cupy backend has only CUDA devices ('cuda' or 'cuda:N'), not {device!r}")
+        index = int(tail) if tail else 0
         self._device = cupy.cuda.Device(index)
 
     @property

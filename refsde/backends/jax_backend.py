@@ -54,16 +54,29 @@ class JaxBackend(Backend):
         import jax
 
         self._jax = jax
-        devices = jax.devices()
-        self._device = devices[0] if device is None else next(
-            (d for d in jax.devices() if str(d) == device or d.platform == device), None
-        )
-        if self._device is None:
-            raise ValueError(f"jax has no device {device!r}; it has {[str(d) for d in devices]}")
+        self._device = jax.devices()[0] if device is None else self._find_device(jax, str(device))
         if dtype == "float64" and not jax.config.jax_enable_x64:
             from . import BackendUnavailableError
 
             raise BackendUnavailableError("jax float64 needs JAX_ENABLE_X64=1 (jax_enable_x64 is off)")
+
+    @staticmethod
+    def _find_device(jax: Any, spec: str) -> Any:
+        """'cpu', 'gpu'/'cuda', 'cuda:N' / 'gpu:N', or a device's str(); jax.devices() lists only the default platform."""
+        head, _, tail = spec.lower().partition(":")
+        platform = {"cuda": "gpu"}.get(head, head)
+        try:
+            candidates = jax.devices(platform)
+        except RuntimeError:
+            candidates = []
+        if candidates and (not tail or tail.isdigit()):
+            index = int(tail) if tail else 0
+            if index < len(candidates):
+                return candidates[index]
+        named = [d for d in jax.devices() if str(d) == spec]
+        if named:
+            return named[0]
+        raise ValueError(f"jax has no device {spec!r}; default devices: {[str(d) for d in jax.devices()]}")
 
     @property
     def xp(self) -> Any:
