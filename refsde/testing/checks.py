@@ -1,0 +1,408 @@
+"""Conformance checks: compare a user's SDE implementation with a refsde reference SDE.
+
+Inputs given to the candidate are arrays of the check's backend (``backend=``, else the active backend:
+``use_backend`` / ``REFSDE_BACKEND``) in the check's dtype (``dtype=``, else the backend default):
+batch-first ``x`` of shape (n, d) and ``t`` of shape (n,).  Outputs may be arrays of any library.
+
+Deterministic checks (:func:`check_coefficients`, :func:`check_marginal`)
+-------------------------------------------------------------------------
+The time grid holds the hard points t/T in {0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 0.9,
+1 - 1e-6, 1} (near 0, ``1 - exp(-B)`` cancels completely in float32) and uniform random t from ``seed``;
+each row of x is N(0, I) times a random scale 10^U(-1, 1).  The inputs are rounded to the check dtype
+and the *same rounded values* are given to the reference, evaluated in float64.  A value passes when
+
+    |got - expected| <= atol + rtol_i |expected|      (elementwise; default atol = 0)
+
+* float64 (default): rtol = 1e-10.  Two backward-stable float64 implementations of the same formula
+  agree to ~1e-14, so this leaves four orders of magnitude for different-but-stable formulas, while
+  every modelling error (O(1)) and the classic cancellation ``sqrt(1 - exp(-B))`` (relative error
+  ~ eps/B ~ 1e-8 at t = 1e-7 T) fail.
+* float32: rtol_i = 8 eps (1 + kappa(t_i)), eps = 2^-23, where kappa(t) = |t d log|q(t)| / dt| is the
+  relative condition number of the time coefficient q (f, g, alpha or sigma) with respect to t,
+  measured on the float64 reference by a central difference in log t.  Rounding t (or t / T, or a
+  schedule parameter) to float32 perturbs it by <= eps relative, which moves q by kappa eps; the 8 ulps
+  cover the few roundings of a stable evaluation (exp, sqrt, products, the product with x).  An
+  implementation whose error exceeds that is not backward stable at that input (e.g. the naive
+  ``sqrt(1 - exp(-B))`` is 100% wrong at t = 1e-7 T in float32).
+
+``rtol`` / ``atol`` given by the user replace these (``rtol`` as a flat relative tolerance).  On failure
+the input with the largest error / tolerance ratio is reported (no shrinking: the grid is fixed).
+``alpha`` is accepted for a uniform signature; deterministic checks have no false-alarm rate.
+
+Statistical check (:func:`check_prior`)
+---------------------------------------
+See its docstring.  Its prior_logp part is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from ..backends import Backend, get_backend
+from ._inputs import (
+    dtype_name,
+    from_numpy,
+    host,
+    reference_dtype,
+    require_shape,
+    resolve_dtype,
+    to_reference,
+    to_shape_of_x,
+)
+from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
+from .errors import ConformanceError
+from .report import CheckReport
+
+HARD_S = (0.0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 0.9, 1.0 - 1e-6, 1.0)
+ULPS = 8.0
+RTOL_FLOAT64 = 1e-10
+
+
+class _Setup:
+    """Backend, dtypes and the rounded inputs shared by the deterministic checks."""
+
+    def __init__(self, check: str, ref: Any, backend: Any, dtype: Any, seed: int, n: int, d: int) -> None:
+        self.check = check
+        self.ref = ref
+        self.backend: Backend = get_backend(backend)
+        self.dtype = resolve_dtype(self.backend, dtype)
+        self.ref_dtype = reference_dtype(self.backend)
+        self.np_dtype = np.float32 if dtype_name(self.backend, self.dtype) == "float32" else np.float64
+        self.eps = float(np.finfo(self.np_dtype).eps)
+        T = float(ref.T)
+        rng = np.random.default_rng(seed)
+        n = max(int(n), len(HARD_S))
+        s = np.concatenate([np.asarray(HARD_S), rng.uniform(0.0, 1.0, n - len(HARD_S))])
+        t = (T * s).astype(self.np_dtype)
+        # rounding must not push t above T (when T is not representable in the check dtype)
+        t = np.where(t.astype(np.float64) > T, np.nextafter(self.np_dtype(T), self.np_dtype(0)), t)
+        x = rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-1.0, 1.0, (n, 1))
+        x = x.astype(self.np_dtype)
+        self.n, self.d = n, d
+        self.t_host = t.astype(np.float64)
+        self.x_host = x.astype(np.float64)
+        self.t = from_numpy(self.backend, t, self.dtype)
+        self.x = from_numpy(self.backend, x, self.dtype)
+        self.t64 = from_numpy(self.backend, self.t_host, self.ref_dtype)
+        self.x64 = from_numpy(self.backend, self.x_host, self.ref_dtype)
+
+    def kappa(self, q: Callable[[Any], Any]) -> np.ndarray:
+        """|t d log|q| / dt| per grid point, by a central difference in log t (one-sided at T)."""
+        T, h = float(self.ref.T), 1e-4
+        t = self.t_host
+        tp = np.minimum(t * math.exp(h), T)
+        tm = t * math.exp(-h)
+        qp, qm = (np.abs(host(self.backend, q(from_numpy(self.backend, a, self.ref_dtype)))) for a in (tp, tm))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = np.abs(np.log(qp) - np.log(qm)) / np.log(tp / tm)
+        return np.where(np.isfinite(k) & (t > 0), k, 0.0)
+
+    def tolerance(self, kappa: np.ndarray, rtol: float | None, atol: float | None) -> tuple[np.ndarray, float]:
+        if rtol is not None:
+            r = np.full(self.n, float(rtol))
+        elif self.np_dtype == np.float32:
+            r = ULPS * self.eps * (1.0 + kappa)
+        else:
+            r = np.full(self.n, RTOL_FLOAT64)
+        return r, 0.0 if atol is None else float(atol)
+
+    def describe_row(self, i: int) -> str:
+        row = np.array2string(self.x_host[i], precision=6, max_line_width=200)
+        return f"t = {self.t_host[i]!r} (t/T = {self.t_host[i] / self.ref.T:.3g}), x[{i}] = {row}"
+
+
+def _compare(
+    setup: _Setup,
+    prop: str,
+    expected: np.ndarray,
+    got: np.ndarray,
+    rtol_rows: np.ndarray,
+    atol: float,
+    stats: dict[str, float],
+    thresholds: dict[str, float],
+    *,
+    input_of: Callable[[int], str] | None = None,
+) -> None:
+    """Elementwise |got - expected| <= atol + rtol_i |expected|; raise at the worst ratio, else record it."""
+    expected = expected.reshape(expected.shape[0], -1)
+    got = got.reshape(got.shape[0], -1)
+    rt = rtol_rows.reshape(-1, 1)
+    tol = atol + rt * np.abs(expected)
+    diff = np.abs(got - expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(diff == 0, 0.0, diff / tol)
+        ratio = np.where(np.isfinite(got), ratio, np.inf)
+        rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
+        allowed = np.where(expected == 0, np.inf if atol > 0 else 0.0, tol / np.abs(expected))
+    i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    stats[f"{prop}: relative error"] = float(rel[i, j])
+    thresholds[f"{prop}: relative error"] = float(allowed[i, j])
+    if not ratio[i, j] <= 1.0:
+        where = (input_of or setup.describe_row)(int(i))
+        if expected.shape[1] > 1:
+            where += f", component {int(j)}"
+        raise ConformanceError(
+            setup.check,
+            prop,
+            input=where,
+            expected=repr(float(expected[i, j])),
+            got=repr(float(got[i, j])),
+            statistic=float(rel[i, j]),
+            threshold=float(allowed[i, j]),
+            statistic_name="relative error",
+            reference=repr(setup.ref),
+            note=f"tolerance: rtol {float(rtol_rows[i]):.3g}, atol {atol:.3g} ({dtype_name(setup.backend, setup.dtype)})",
+        )
+
+
+def _pair(out: Any, check: str, what: str) -> tuple[Any, Any]:
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise ConformanceError(check, f"{what} return value", expected="a pair", got=type(out).__name__)
+    return out[0], out[1]
+
+
+def _broadcast_host(setup: _Setup, a: Any) -> np.ndarray:
+    """A reference coefficient of shape (n,) / (n, 1) as a host array of x's shape."""
+    h = host(setup.backend, a)
+    if h.ndim <= 1:
+        h = h.reshape(-1, 1)
+    return np.broadcast_to(h, setup.x_host.shape)
+
+
+def _report(setup: _Setup, name: str, props: tuple[str, ...], stats: dict, thresholds: dict, extra: tuple = ()) -> CheckReport:
+    return CheckReport(
+        check=name,
+        reference=repr(setup.ref),
+        properties=props,
+        n=setup.n,
+        statistics=stats,
+        thresholds=thresholds,
+        passed=True,
+        alpha=0.0,
+        power=1.0,
+        detectable={"relative error at a grid point (any above its tolerance is detected)": max(thresholds.values())},
+        backend=setup.backend.name,
+        dtype=dtype_name(setup.backend, setup.dtype),
+        notes=extra,
+    )
+
+
+def check_coefficients(
+    sde_fn: Callable[[Any, Any], tuple[Any, Any]],
+    ref: Any,
+    *,
+    alpha: float = 1e-6,
+    seed: int = 0,
+    backend: Any = None,
+    dtype: Any = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    n: int = 64,
+    d: int = 3,
+) -> CheckReport:
+    """Check ``sde_fn(x, t) -> (drift, diffusion)`` against ``ref.drift`` and ``ref.diffusion``.
+
+    ``drift`` must have x's shape; ``diffusion`` may have shape (n,) (score_sde) or any shape
+    broadcastable to x's.  Tolerances: see the module docstring.  Raises :class:`ConformanceError`
+    naming "drift f(x, t)" or "diffusion g(t)" and the worst input; returns a :class:`CheckReport`.
+    """
+    name = "check_coefficients"
+    setup = _Setup(name, ref, backend, dtype, seed, n, d)
+    drift_c, diff_c = _pair(sde_fn(setup.x, setup.t), name, "sde_fn")
+    drift_c = to_reference(drift_c, setup.backend, check=name, name="drift f(x, t)")
+    require_shape(drift_c, tuple(setup.x.shape), check=name, name="drift f(x, t)")
+    diff_c = to_reference(diff_c, setup.backend, check=name, name="diffusion g(t)")
+    diff_c = to_shape_of_x(diff_c, setup.backend, tuple(setup.x.shape), check=name, name="diffusion g(t)")
+    stats: dict[str, float] = {}
+    thresholds: dict[str, float] = {}
+    r, a = setup.tolerance(setup.kappa(ref.drift_coefficient), rtol, atol)
+    _compare(setup, "drift f(x, t)", host(setup.backend, ref.drift(setup.x64, setup.t64)), host(setup.backend, drift_c), r, a, stats, thresholds)
+    r, a = setup.tolerance(setup.kappa(ref.diffusion), rtol, atol)
+    _compare(setup, "diffusion g(t)", _broadcast_host(setup, ref.diffusion(setup.t64)), host(setup.backend, diff_c), r, a, stats, thresholds)
+    return _report(setup, name, ("drift f(x, t)", "diffusion g(t)"), stats, thresholds)
+
+
+def check_marginal(
+    marginal_fn: Callable[[Any, Any], tuple[Any, Any]],
+    ref: Any,
+    *,
+    alpha: float = 1e-6,
+    seed: int = 0,
+    backend: Any = None,
+    dtype: Any = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    n: int = 64,
+    d: int = 3,
+) -> CheckReport:
+    """Check ``marginal_fn(x0, t) -> (mean, std)`` of q(x_t | x_0) against ``ref.marginal``.
+
+    ``mean`` must have x0's shape; ``std`` may have shape (n,) or any shape broadcastable to x0's.
+    The reference's convention is the contract (e.g. ``VESDE(convention="score_sde")`` expects
+    std = sigma(t), the default "exact" convention sqrt(sigma(t)^2 - sigma_min^2)).
+    """
+    name = "check_marginal"
+    setup = _Setup(name, ref, backend, dtype, seed, n, d)
+    mean_c, std_c = _pair(marginal_fn(setup.x, setup.t), name, "marginal_fn")
+    mean_c = to_reference(mean_c, setup.backend, check=name, name="marginal mean")
+    require_shape(mean_c, tuple(setup.x.shape), check=name, name="marginal mean")
+    std_c = to_reference(std_c, setup.backend, check=name, name="marginal std")
+    std_c = to_shape_of_x(std_c, setup.backend, tuple(setup.x.shape), check=name, name="marginal std")
+    mean_r, std_r = ref.marginal(setup.x64, setup.t64)
+    alpha_fn = lambda t: ref.marginal_coefficients(t)[0]  # noqa: E731
+    sigma_fn = lambda t: ref.marginal_coefficients(t)[1]  # noqa: E731
+    stats: dict[str, float] = {}
+    thresholds: dict[str, float] = {}
+    r, a = setup.tolerance(setup.kappa(alpha_fn), rtol, atol)
+    _compare(setup, "marginal mean", host(setup.backend, mean_r), host(setup.backend, mean_c), r, a, stats, thresholds)
+    r, a = setup.tolerance(setup.kappa(sigma_fn), rtol, atol)
+    _compare(setup, "marginal std", _broadcast_host(setup, std_r), host(setup.backend, std_c), r, a, stats, thresholds)
+    return _report(setup, name, ("marginal mean", "marginal std"), stats, thresholds)
+
+
+def prior_sample_size(d: int, *, alpha: float = 1e-6, rel_std_error: float = 0.02, power: float = 0.99) -> int:
+    """Samples n of dimension d that :func:`check_prior` needs to detect a relative prior-std error
+    ``rel_std_error`` with probability ``power``: k = (n - 1) d = 2 ((z_a + z_p) / (2 log(1 + delta)))^2,
+    z_a = z_{1 - alpha/4} (the chi-square test's two-sided share alpha/2), z_p = z_{power}."""
+    z = z_two_sided(alpha / 2.0) + norm_isf(1.0 - power)
+    k = 2.0 * (z / (2.0 * math.log1p(rel_std_error))) ** 2
+    return 1 + math.ceil(k / d)
+
+
+def check_prior(
+    prior_sample_fn: Callable[[tuple[int, ...]], Any],
+    prior_logp_fn: Callable[[Any], Any],
+    ref: Any,
+    *,
+    alpha: float = 1e-6,
+    seed: int = 0,
+    backend: Any = None,
+    dtype: Any = None,
+    n: int | None = None,
+    d: int = 16,
+    rel_std_error: float = 0.02,
+    power: float = 0.99,
+    rtol: float | None = None,
+) -> CheckReport:
+    """Check a prior sampler and log-density against N(0, ref.prior_std^2 I).
+
+    Sampling (statistical): ``z = prior_sample_fn((n, d))`` must have shape (n, d) and finite values.
+    With s = ref.prior_std, two tests share ``alpha`` by Bonferroni:
+
+    * scale (tested first): Q = sum_ij (z_ij - mean_i z_ij)^2 / s^2 ~ chi-square(k = (n - 1) d) under
+      the null, whatever the mean; the Wilson-Hilferty z of Q is tested two-sided at level alpha/2;
+    * mean: z_j = sqrt(n) mean_i(z_ij) / s for each of the d coordinates, two-sided at level alpha/(2d)
+      each (exact under the null; independent of Q for Gaussian samples).
+
+    The false-alarm rate (<= alpha) is over the candidate's own randomness: the check just calls
+    ``prior_sample_fn(shape)``; seed the candidate yourself for a reproducible run.  With n = None, n is
+    chosen so that a relative std error ``rel_std_error`` (2%) is detected with probability ``power``:
+    log(Q/k) ~ N(2 log(1 + delta), 2/k), so k = 2 ((z_{1-alpha/4} + z_power) / (2 log(1 + delta)))^2
+    (:func:`prior_sample_size`; 4310 samples for d = 16 at the defaults).  The report gives the
+    detectable std error and mean offset for the n used.
+
+    Log-density (deterministic): ``prior_logp_fn(z)`` must return shape (m,) and equal ``ref.prior_logp``
+    (the sum over *all* non-batch dims) on up to 256 of the samples and on hard points: zeros, 30 s,
+    1e-20 s and a (4, 3, 5)-shaped batch.  Tolerance |err| <= rtol * S with
+    S = |z|^2/(2 s^2) + (D/2)(|log(2 pi s^2)| + 1) (D features): rtol = 1e-10 in float64 and
+    (8 + D) eps in float32 (recursive summation of D terms errs by <= (D - 1) eps/2 times the sum of
+    their magnitudes; 8 ulps for the rest).  The candidate receives arrays of the check dtype.
+    """
+    name = "check_prior"
+    be: Backend = get_backend(backend)
+    cdtype = resolve_dtype(be, dtype)
+    ref_dtype = reference_dtype(be)
+    np_dtype = np.float32 if dtype_name(be, cdtype) == "float32" else np.float64
+    s = float(ref.prior_std)
+    a_mean, a_chi = alpha / 2.0, alpha / 2.0
+    z_mean, z_chi = z_two_sided(a_mean / d), z_two_sided(a_chi)
+    z_pow = norm_isf(1.0 - power)
+    if n is None:
+        n = prior_sample_size(d, alpha=alpha, rel_std_error=rel_std_error, power=power)
+    n = int(n)
+    if n < 2:
+        raise ValueError(f"n must be >= 2, got {n}")
+    k = (n - 1) * d
+    detectable = {
+        "relative error of the prior std": math.expm1((z_chi + z_pow) / math.sqrt(2.0 * k)),
+        "mean offset of one coordinate / prior std": (z_mean + z_pow) / math.sqrt(n),
+    }
+    notes = ("false-alarm rate alpha is over the candidate's own randomness (it draws its samples)",)
+    reference = repr(ref)
+
+    z = to_reference(prior_sample_fn((n, d)), be, check=name, name="prior sample")
+    require_shape(z, (n, d), check=name, name="prior sample")
+    zh = host(be, z)
+    if not np.all(np.isfinite(zh)):
+        i = int(np.argmax(~np.all(np.isfinite(zh), axis=1)))
+        raise ConformanceError(name, "prior sample values", input=f"sample {i}", expected="finite values", got=repr(zh[i]))
+    stats: dict[str, float] = {}
+    thresholds: dict[str, float] = {}
+    # scale first, about the sample mean (so a mean offset does not masquerade as a scale error); with the
+    # scale within ~rel_std_error, the mean test below can use the reference std.
+    centered = zh - zh.mean(axis=0)
+    q = float(np.sum(centered * centered)) / (s * s)
+    zq = chi2_wilson_hilferty_z(q, k)
+    stats["prior std: |Wilson-Hilferty z| of centered sum z^2 / s^2"] = abs(zq)
+    thresholds["prior std: |Wilson-Hilferty z| of centered sum z^2 / s^2"] = z_chi
+    stats["prior std: sample std / prior_std - 1"] = math.sqrt(q / k) - 1.0
+    if abs(zq) > z_chi:
+        raise ConformanceError(
+            name, "prior std", input=f"{n} samples of shape ({n}, {d})", expected=repr(s),
+            got=repr(math.sqrt(q / k) * s), statistic=abs(zq), threshold=z_chi,
+            statistic_name="|z| (chi-square, Wilson-Hilferty)", reference=reference,
+        )
+    zj = np.sqrt(n) * zh.mean(axis=0) / s
+    j = int(np.argmax(np.abs(zj)))
+    stats["prior mean: max |z| over coordinates"] = float(abs(zj[j]))
+    thresholds["prior mean: max |z| over coordinates"] = z_mean
+    if abs(zj[j]) > z_mean:
+        raise ConformanceError(
+            name, "prior mean", input=f"coordinate {j} of {n} samples of shape ({n}, {d})", expected="0.0",
+            got=repr(float(zh[:, j].mean())), statistic=float(abs(zj[j])), threshold=z_mean,
+            statistic_name="|z|", reference=reference,
+        )
+
+    # -- prior_logp, deterministic ---------------------------------------------------------------------
+    rng = np.random.default_rng(seed)
+    batches = [
+        ("samples", zh[: min(n, 256)]),
+        ("zeros", np.zeros((4, d))),
+        ("large (30 s)", 30.0 * s * rng.choice([-1.0, 1.0], (4, d))),
+        ("tiny (1e-20 s)", 1e-20 * s * rng.standard_normal((4, d))),
+        ("shape (4, 3, 5)", s * rng.standard_normal((4, 3, 5))),
+    ]
+    worst = (-1.0, 0.0, 0.0)
+    for label, zb in batches:
+        zb = zb.astype(np_dtype).astype(np.float64)
+        D = int(np.prod(zb.shape[1:]))
+        zc = from_numpy(be, zb, cdtype)
+        got = to_reference(prior_logp_fn(zc), be, check=name, name="prior logp")
+        require_shape(got, (zb.shape[0],), check=name, name="prior logp")
+        gh = host(be, got)
+        eh = host(be, ref.prior_logp(from_numpy(be, zb, ref_dtype)))
+        sq = np.sum(zb.reshape(zb.shape[0], -1) ** 2, axis=1)
+        scale = sq / (2 * s * s) + 0.5 * D * (abs(math.log(2 * math.pi * s * s)) + 1.0)
+        r = float(rtol) if rtol is not None else ((8.0 + D) * float(np.finfo(np.float32).eps) if np_dtype == np.float32 else 1e-10)
+        err = np.abs(gh - eh) / scale
+        err = np.where(np.isfinite(gh), err, np.inf)
+        i = int(np.argmax(err))
+        if err[i] / r > worst[0]:
+            worst = (err[i] / r, float(err[i]), r)
+        if not err[i] <= r:
+            raise ConformanceError(
+                name, "prior logp", input=f"{label}, row {i}: z = {np.array2string(zb[i].ravel()[:8], precision=4)}"
+                + (" ..." if D > 8 else "") + f" (shape {zb.shape})",
+                expected=repr(float(eh[i])), got=repr(float(gh[i])), statistic=float(err[i]), threshold=r,
+                statistic_name="error / scale S", reference=reference,
+            )
+    stats["prior logp: max error / scale S"] = worst[1]
+    thresholds["prior logp: max error / scale S"] = worst[2]
+    return CheckReport(
+        check=name, reference=reference, properties=("prior mean", "prior std", "prior logp"), n=n,
+        statistics=stats, thresholds=thresholds, passed=True, alpha=alpha, power=power, detectable=detectable,
+        backend=be.name, dtype=dtype_name(be, cdtype), notes=notes,
+    )

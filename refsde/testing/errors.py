@@ -1,0 +1,58 @@
+"""The exception raised by the conformance checks of :mod:`refsde.testing`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConformanceError(AssertionError):
+    """A candidate implementation disagrees with the refsde reference.
+
+    A subclass of :class:`AssertionError`, so a failing check fails a pytest test like ``assert``.
+    Attributes: ``check`` (the check's name), ``property`` (what was compared, e.g. ``"diffusion g(t)"``),
+    ``input`` (the worst input, as text), ``expected`` / ``got`` (the reference and candidate values
+    there), ``statistic`` / ``threshold`` (the test statistic and the bound it exceeded) and
+    ``reference`` (repr of the reference SDE).
+    """
+
+    def __init__(
+        self,
+        check: str,
+        property: str,
+        *,
+        input: str = "",
+        expected: Any = None,
+        got: Any = None,
+        statistic: float | None = None,
+        threshold: float | None = None,
+        statistic_name: str = "statistic",
+        reference: str = "",
+        note: str = "",
+    ) -> None:
+        self.check = check
+        self.property = property
+        self.input = input
+        self.expected = expected
+        self.got = got
+        self.statistic = statistic
+        self.threshold = threshold
+        self.statistic_name = statistic_name
+        self.reference = reference
+        self.note = note
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        lines = [f"{self.check}: property {self.property!r} does not conform"]
+        if self.reference:
+            lines[0] += f" to reference {self.reference}"
+        if self.input:
+            lines.append(f"  at input: {self.input}")
+        if self.expected is not None or self.got is not None:
+            lines.append(f"  expected: {self.expected}")
+            lines.append(f"  got:      {self.got}")
+        if self.statistic is not None:
+            thr = "" if self.threshold is None else f" > threshold {self.threshold:.3g}"
+            lines.append(f"  {self.statistic_name} {self.statistic:.3g}{thr}")
+        if self.note:
+            lines.append(f"  {self.note}")
+        return "\n".join(lines)
