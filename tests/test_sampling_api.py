@@ -137,15 +137,24 @@ def test_langevin_with_zero_score_does_not_move():
 
 
 def test_ancestral_exact_ve_last_index_is_identity():
-    """Exact VE, var_0 = 0: a step at chain index 0 neither moves nor adds noise (no NaN from 0/0)."""
+    """Exact VE, var_0 = 0: the last step (k = n - 1) always uses chain level 0, which neither moves nor adds
+    noise (no NaN from 0/0)."""
     sde = refsde.VESDE()
-    n = 10  # t_{n-1} = eps + h < T / (n - 1): the last step has index 0
+    n = 10
     x_T = _x_T(sde)
     z = _noise((n,))
-    a, _ = sample_sde(_score, sde, x_T, n, method="ancestral", noise=z)
-    b, _ = sample_sde(_score, sde, x_T, n, method="ancestral", noise=z, last_step_noise=False)
-    assert np.all(np.isfinite(_np(a)))
-    np.testing.assert_array_equal(_np(a), _np(b))
+    for eps in (1e-3, 0.3):  # eps = 0.3: floor(t_{n-1} (n - 1) / T) would be 3, not 0
+        seen = []
+
+        def score(x, t):
+            seen.append(_np(x))
+            return _score(x, t)
+
+        a, _ = sample_sde(score, sde, x_T, n, eps=eps, method="ancestral", noise=z)
+        b, _ = sample_sde(_score, sde, x_T, n, eps=eps, method="ancestral", noise=z, last_step_noise=False)
+        assert np.all(np.isfinite(_np(a)))
+        np.testing.assert_array_equal(_np(a), _np(b))
+        np.testing.assert_array_equal(_np(a), seen[-1])  # the last step returns its input
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ try:
         SPECS,
         Data,
         Update,
+        chain_level,
         grid,
         mean_z,
         pc_updates,
@@ -58,6 +59,7 @@ except ImportError:  # tests/ as a package
         SPECS,
         Data,
         Update,
+        chain_level,
         grid,
         mean_z,
         pc_updates,
@@ -189,23 +191,24 @@ def _radial_sim(kind: str, order: str | None, m: int, rng: np.random.Generator) 
     ts = grid(spec, N_STEPS, EPS)
 
     def predictor(R, k):
-        u = predictor_update(spec, "reverse_diffusion", ts[k], ts[k] - ts[k + 1], N_STEPS)
+        u = predictor_update(spec, "reverse_diffusion", ts[k], ts[k] - ts[k + 1], N_STEPS, chain_level(N_STEPS, k))
         S = spec.alpha(u.t_s) ** 2 * v + spec.var(u.t_s)
         return _radial_step(R, u.P - u.Q / S, u.C, rng.standard_normal(m), rng.chisquare(d - 1, m))
 
-    def langevin(R, t):
+    def langevin(R, t, level):
         S = spec.alpha(t) ** 2 * v + spec.var(t)
         zeta, W = rng.standard_normal(m), rng.chisquare(d - 1, m)
         # e = 2 alpha (snr ||z|| / ||s||)^2 with ||s|| = R / S and ||z||^2 = zeta^2 + W
-        e = 2.0 * spec.corrector_alpha(t, N_STEPS) * SNR**2 * (zeta**2 + W) * S**2 / R**2
+        e = 2.0 * spec.corrector_alpha(level, N_STEPS) * SNR**2 * (zeta**2 + W) * S**2 / R**2
         return _radial_step(R, 1.0 - e / S, np.sqrt(2.0 * e), zeta, W)
 
     for k in range(N_STEPS):
+        i = chain_level(N_STEPS, k)  # the corrector shares step k's level in both orders
         if order == "corrector_first":
-            R = langevin(R, ts[k])
+            R = langevin(R, ts[k], i)
         R = predictor(R, k)
         if order == "predictor_first":
-            R = langevin(R, ts[k + 1])
+            R = langevin(R, ts[k + 1], i)
     return R**2
 
 

@@ -2,7 +2,14 @@
 
 Nothing here calls refsde's math: the SDE coefficients are written from their closed forms (Song et al.
 2021, App. B; VE in both marginal conventions), the discrete chains from score_sde's definitions, and
-every sampler update is an affine map of x and the score.  For Gaussian data N(mu, diag(v)) the
+every sampler update is an affine map of x and the score.
+
+Discrete chains (score_sde's, with N = n_steps levels): DDPM betas linspace(beta_min T / N,
+beta_max T / N, N) (score_sde's ``discrete_betas`` for T = 1) and SMLD variances std(t_i)^2 on
+t_i = i T / (N - 1) (score_sde's ``discrete_sigmas``, squared, in the SDE's convention).  score_sde's
+sampler runs them on linspace(T, eps, N), whose k-th time has index floor(t (N - 1) / T) = N - 1 - k:
+levels N - 1, ..., 0, once each.  Grid step k of a refsde sampler uses the same level N - 1 - k, so
+the oracle indexes the chain by step, never by time.  For Gaussian data N(mu, diag(v)) the
 marginal is p_t = N(alpha_t mu, diag(S_t)) with S_t = alpha_t^2 v + sigma_t^2 and the score is
 s(x, t) = -(x - alpha_t mu) / S_t, linear in x, so each sampler update x' = P x + Q s(x, t) + C z
 becomes x' = A x + B + C z per coordinate with A = P - Q / S_t and B = Q alpha_t mu / S_t, and the law
@@ -91,31 +98,40 @@ class Spec:
             return self.sigma_max**2 - self.sigma_min**2
         return self.sigma_max**2
 
-    # -- score_sde's discrete chains with N steps, index i = floor(t (N - 1) / T)
-    def chain_index(self, t: float, N: int) -> int:
-        return int(math.floor(t * (N - 1) / self.T))
+    # -- score_sde's discrete chains with N levels i = 0..N-1; grid step k uses level N - 1 - k
+    def ddpm_betas(self, N: int) -> np.ndarray:
+        """score_sde's discrete_betas = linspace(beta_min / N, beta_max / N, N), times T for T != 1."""
+        return np.linspace(self.beta_min * self.T / N, self.beta_max * self.T / N, N)
 
-    def ddpm_beta(self, t: float, N: int) -> float:
-        return self.beta(self.chain_index(t, N) * self.T / (N - 1)) * self.T / N
+    def smld_var_table(self, N: int) -> np.ndarray:
+        """var_i = std(t_i)^2 on t_i = i T / (N - 1), i = 0..N-1: score_sde's discrete_sigmas^2 (ve_sd), or
+        discrete_sigmas^2 - sigma_min^2 written with expm1 (ve, the exact marginal)."""
+        s = np.arange(N) / (N - 1)  # t_i / T
+        L = math.log(self.sigma_max / self.sigma_min)
+        if self.kind == "ve":
+            return self.sigma_min**2 * np.expm1(2.0 * L * s)  # sigma_min^2 ((smax/smin)^(2 s) - 1)
+        return (self.sigma_min * np.exp(L * s)) ** 2  # discrete_sigmas[i]^2
 
-    def smld_vars(self, t: float, N: int) -> tuple[float, float]:
-        i = self.chain_index(t, N)
-        var_i = self.var(i * self.T / (N - 1))
-        var_prev = self.var((i - 1) * self.T / (N - 1)) if i >= 1 else 0.0
-        return var_i, var_prev
+    def ddpm_beta(self, level: int, N: int) -> float:
+        return float(self.ddpm_betas(N)[level])
 
-    def chain_step(self, t: float, N: int) -> tuple[float, float]:
-        """(c, G^2) of the forward chain x_{i+1} = x_i + c x_i + G z at time t."""
+    def smld_vars(self, level: int, N: int) -> tuple[float, float]:
+        """(var_i, var_{i-1}) with var_{-1} = 0."""
+        table = self.smld_var_table(N)
+        return float(table[level]), (float(table[level - 1]) if level >= 1 else 0.0)
+
+    def chain_step(self, t: float, N: int, level: int) -> tuple[float, float]:
+        """(c, G^2) of the forward chain x_{i+1} = x_i + c x_i + G z at level i (sub-VP: at time t)."""
         if self.kind == "vp":
-            b = self.ddpm_beta(t, N)
+            b = self.ddpm_beta(level, N)
             return math.sqrt(1.0 - b) - 1.0, b
         if self.kind == "subvp":  # Euler-Maruyama with dt = T / N at t itself
             return self.f(t) * self.T / N, self.g2(t) * self.T / N
-        var_i, var_prev = self.smld_vars(t, N)
+        var_i, var_prev = self.smld_vars(level, N)
         return 0.0, var_i - var_prev
 
-    def corrector_alpha(self, t: float, N: int) -> float:
-        return 1.0 - self.ddpm_beta(t, N) if self.kind in ("vp", "subvp") else 1.0
+    def corrector_alpha(self, level: int, N: int) -> float:
+        return 1.0 - self.ddpm_beta(level, N) if self.kind in ("vp", "subvp") else 1.0
 
 
 VP, SUBVP, VE, VE_SD = Spec("vp"), Spec("subvp"), Spec("ve"), Spec("ve_sd")
@@ -184,24 +200,32 @@ def grid(spec: Spec, n: int, eps: float) -> np.ndarray:
     return np.linspace(spec.T, eps, n + 1)
 
 
-def predictor_update(spec: Spec, name: str, t: float, h: float, N: int) -> Update:
+def chain_level(n: int, k: int) -> int:
+    """The chain level of grid step k: N - 1 - k with N = n (score_sde visits N - 1, ..., 0)."""
+    return n - 1 - k
+
+
+def predictor_update(spec: Spec, name: str, t: float, h: float, N: int, level: int | None = None) -> Update:
+    """The predictor of the grid step at time t (step h); the chain methods need the step's ``level``."""
     if name == "euler_maruyama":  # x - (f x - g^2 s) h + g sqrt(h) z
         return Update(1.0 - spec.f(t) * h, spec.g2(t) * h, math.sqrt(spec.g2(t) * h), t)
+    if level is None:
+        raise ValueError(f"{name} runs the discrete chain: give the step's level")
     if name == "reverse_diffusion":  # x - c x + G^2 s + G z
-        c, G2 = spec.chain_step(t, N)
+        c, G2 = spec.chain_step(t, N, level)
         return Update(1.0 - c, G2, math.sqrt(G2), t)
     if name == "ancestral":
         if spec.kind == "vp":  # (x + b s) / sqrt(1 - b) + sqrt(b) z
-            b = spec.ddpm_beta(t, N)
+            b = spec.ddpm_beta(level, N)
             return Update(1.0 / math.sqrt(1.0 - b), b / math.sqrt(1.0 - b), math.sqrt(b), t)
-        var_i, var_prev = spec.smld_vars(t, N)  # x + (var_i - var_prev) s + sqrt(var_prev dvar / var_i) z
+        var_i, var_prev = spec.smld_vars(level, N)  # x + (var_i - var_prev) s + sqrt(var_prev dvar / var_i) z
         dvar = var_i - var_prev
         return Update(1.0, dvar, math.sqrt(var_prev * dvar / var_i) if var_i > 0 else 0.0, t)
     raise KeyError(name)
 
 
-def annealed_update(spec: Spec, t: float, N: int, snr: float) -> Update:
-    e = 2.0 * spec.corrector_alpha(t, N) * snr**2 * spec.var(t)  # e = 2 alpha_i (snr sigma_t)^2
+def annealed_update(spec: Spec, t: float, N: int, snr: float, level: int) -> Update:
+    e = 2.0 * spec.corrector_alpha(level, N) * snr**2 * spec.var(t)  # e = 2 alpha_i (snr sigma_t)^2
     return Update(1.0, e, math.sqrt(2.0 * e), t)
 
 
@@ -212,7 +236,7 @@ def tweedie_update(spec: Spec, eps: float) -> Update:
 
 def sde_updates(spec: Spec, method: str, n: int, eps: float, last_step_noise=True, denoise=False) -> list[Update]:
     ts = grid(spec, n, eps)
-    ups = [predictor_update(spec, method, ts[k], ts[k] - ts[k + 1], n) for k in range(n)]
+    ups = [predictor_update(spec, method, ts[k], ts[k] - ts[k + 1], n, chain_level(n, k)) for k in range(n)]
     if not last_step_noise:
         ups[-1] = Update(ups[-1].P, ups[-1].Q, 0.0, ups[-1].t_s)
     if denoise:
@@ -236,9 +260,10 @@ def pc_updates(
     ts = grid(spec, n, eps)
     ups: list[Update] = []
     for k in range(n):
-        p = [predictor_update(spec, predictor, ts[k], ts[k] - ts[k + 1], n)]
+        i = chain_level(n, k)  # predictor and correctors of step k share level n - 1 - k
+        p = [predictor_update(spec, predictor, ts[k], ts[k] - ts[k + 1], n, i)]
         t_c = ts[k + 1] if order == "predictor_first" else ts[k]
-        c = [corrector_update(spec, t_c, n, snr) for _ in range(m)]
+        c = [corrector_update(spec, t_c, n, snr, i) for _ in range(m)]
         ups += p + c if order == "predictor_first" else c + p
     if not last_step_noise:
         ups[-1] = Update(ups[-1].P, ups[-1].Q, 0.0, ups[-1].t_s)
@@ -390,3 +415,25 @@ def test_flow_map_solves_the_pf_ode(kind):
         dy = (DATA.flow_map(spec, 1.0, t + h, x) - DATA.flow_map(spec, 1.0, t - h, x)) / (2 * h)
         F = pf_drift(spec, DATA, Affine(np.zeros(2), y), t).b  # F at the point y (a = 0 keeps only b)
         np.testing.assert_allclose(dy, F, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("N", [25, 1000])
+def test_chain_tables_are_score_sdes(N):
+    """The oracle's chains are score_sde's arrays: discrete_betas = linspace(beta_min / N, beta_max / N, N)
+    and discrete_sigmas = exp(linspace(log sigma_min, log sigma_max, N)) (T = 1), and their times are
+    t_i = i T / (N - 1); score_sde's grid linspace(T, eps, N) maps to the levels N - 1, ..., 0."""
+    np.testing.assert_allclose(VP.ddpm_betas(N), np.linspace(0.1 / N, 20.0 / N, N), rtol=1e-14)
+    sig = np.exp(np.linspace(math.log(0.01), math.log(50.0), N))
+    np.testing.assert_allclose(VE_SD.smld_var_table(N), sig**2, rtol=1e-12)
+    np.testing.assert_allclose(VE.smld_var_table(N)[1:], sig[1:] ** 2 - 0.01**2, rtol=1e-10)
+    assert VE.smld_var_table(N)[0] == 0.0
+    for spec in (VP, VE, VE_SD):
+        tab = spec.ddpm_betas(N) if spec is VP else spec.smld_var_table(N)
+        t_i = np.arange(N) * spec.T / (N - 1)
+        closed = [spec.beta(t) * spec.T / N if spec is VP else spec.var(t) for t in t_i]
+        np.testing.assert_allclose(tab, closed, rtol=1e-12, atol=1e-300)
+    T2 = Spec("vp", beta_min=0.3, beta_max=8.0, T=2.0)  # stretched schedule: beta(t_i) T / N
+    np.testing.assert_allclose(T2.ddpm_betas(N), [T2.beta(i * 2.0 / (N - 1)) * 2.0 / N for i in range(N)], rtol=1e-13)
+    # score_sde's sampler grid linspace(T, eps, N) visits floor(t (N - 1) / T) = N - 1 - k (eps < T / (N - 1))
+    ts = np.linspace(1.0, 1e-3, N)
+    np.testing.assert_array_equal(np.floor(ts * (N - 1)).astype(int), [chain_level(N, k) for k in range(N)])

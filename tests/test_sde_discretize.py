@@ -8,6 +8,10 @@
 
 Times are taken inside grid cells, t = (i + 0.3) T / (N - 1), so the index i is known by construction
 and does not depend on how floor() rounds at grid points.
+
+Keywords ``N=`` (chain length, overrides sde.N) and ``level=`` (the chain level i, overrides floor(t (N - 1) / T)):
+checked against score_sde's tables linspace(beta_min / N, beta_max / N, N) and exp(linspace(log sigma_min,
+log sigma_max, N)) for every level, with t deliberately unrelated to the level; bad values raise ValueError.
 """
 
 from __future__ import annotations
@@ -133,3 +137,108 @@ def test_schedule_is_euler_maruyama(asarray, to_numpy, xp):
     f, G = sde.discretize(asarray(np.ones((3, 2))), asarray(t))
     np.testing.assert_allclose(to_numpy(f), 0.0, atol=1e-12)
     np.testing.assert_allclose(to_numpy(G), np.sqrt(2 * t * 80.0 / 200), rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------
+# discretize(x, t, N=..., level=...)
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("N", [25, 1000])
+def test_vp_level_gives_score_sdes_discrete_betas(N, asarray, to_numpy):
+    """Every level i of the N-level DDPM chain, with t fixed (0.5): G_i^2 = discrete_betas[i] =
+    linspace(beta_min / N, beta_max / N, N)[i] and f_i = (sqrt(1 - beta_i) - 1) x; self.N (1000) is ignored."""
+    sde = VPSDE()
+    betas = np.linspace(0.1 / N, 20.0 / N, N)
+    x_np = np.random.default_rng(5).normal(size=(N, 2))
+    x = asarray(x_np)
+    G2 = np.array([float(to_numpy(sde.discretize(x[i : i + 1, ...], 0.5, N=N, level=i)[1])) ** 2 for i in range(N)])
+    np.testing.assert_allclose(G2, betas, rtol=1e-13)
+    # one call with per-sample integer levels, shape (N,)
+    f, G = sde.discretize(x, asarray(np.full(N, 0.5)), N=N, level=asarray(np.arange(N), "int64"))
+    np.testing.assert_allclose(to_numpy(G) ** 2, betas, rtol=1e-13)
+    np.testing.assert_allclose(to_numpy(f), (np.sqrt(1 - betas) - 1)[:, None] * x_np, rtol=1e-12)
+
+
+def test_vp_stretched_schedule_by_level(asarray, to_numpy):
+    """T = 2: beta_i = beta(t_i) T / N at t_i = i T / (N - 1) = linspace(beta_min T / N, beta_max T / N, N)[i]."""
+    sde = VPSDE(beta_min=0.3, beta_max=8.0, T=2.0, N=50)
+    for N in (17, 50):
+        betas = np.linspace(0.3 * 2.0 / N, 8.0 * 2.0 / N, N)
+        _, G = sde.discretize(asarray(np.ones((N, 1))), 1.3, N=N, level=asarray(np.arange(N), "int64"))
+        np.testing.assert_allclose(to_numpy(G) ** 2, betas, rtol=1e-13)
+
+
+@pytest.mark.parametrize("convention", ["exact", "score_sde"])
+@pytest.mark.parametrize("N", [25, 1000])
+def test_ve_level_gives_score_sdes_discrete_sigmas(convention, N, asarray, to_numpy):
+    """G_i^2 = sigma_i^2 - sigma_{i-1}^2 with score_sde's discrete_sigmas = exp(linspace(log smin, log smax,
+    N)) (score_sde convention, sigma_{-1} = 0) or the exact variances sigma_i^2 - smin^2; t fixed at 0.9."""
+    sde = VESDE(convention=convention)
+    sig2 = np.exp(np.linspace(np.log(0.01), np.log(50.0), N)) ** 2
+    var = sig2 if convention == "score_sde" else sig2 - 0.01**2
+    expected = np.diff(var, prepend=0.0)
+    f, G = sde.discretize(asarray(np.ones((N, 3))), 0.9, N=N, level=asarray(np.arange(N), "int64"))
+    np.testing.assert_array_equal(to_numpy(f), 0.0)
+    np.testing.assert_allclose(to_numpy(G) ** 2, expected, rtol=1e-9, atol=1e-18)
+    for i in (0, 1, N // 2, N - 1):  # Python ints give the same
+        _, Gi = sde.discretize(asarray(np.ones((1, 3))), 0.9, N=N, level=i)
+        np.testing.assert_allclose(float(to_numpy(Gi)) ** 2, expected[i], rtol=1e-9, atol=1e-18)
+
+
+@pytest.mark.parametrize("sde", [VPSDE(N=40), VESDE(N=40), VESDE(N=40, convention="score_sde")])
+def test_level_none_is_the_floor_index_and_N_overrides(sde, asarray, to_numpy):
+    """level=None keeps score_sde's i = floor(t (N - 1) / T), with N from the keyword when given."""
+    x = asarray(np.ones((5, 2)))
+    t_np = np.array([0.0, 0.013, 0.4, 0.77, 1.0])
+    for N in (None, 40, 64):
+        n = sde.N if N is None else N
+        idx = np.floor(t_np * (n - 1)).astype(np.int64)
+        f0, G0 = sde.discretize(x, asarray(t_np), N=N)
+        f1, G1 = sde.discretize(x, asarray(t_np), N=n, level=asarray(idx, "int64"))
+        np.testing.assert_array_equal(to_numpy(G0), to_numpy(G1))
+        np.testing.assert_array_equal(to_numpy(f0), to_numpy(f1))
+
+
+@pytest.mark.parametrize("sde", [SubVPSDE(N=100), ScheduleSDE(alpha=lambda t: 1.0, sigma=lambda t: t, T=80.0, N=200)])
+def test_euler_maruyama_chain_is_indexed_by_time(sde, asarray, to_numpy):
+    """The Euler-Maruyama chain is a function of t: level is checked but changes nothing; N sets dt = T / N."""
+    x = asarray(np.ones((3, 2)))
+    t = asarray(np.array([0.2, 0.5, 0.9]) * sde.T)
+    f0, G0 = sde.discretize(x, t, N=50)
+    for level in (0, 49, asarray(np.array([3, 7, 11]), "int64")):
+        f1, G1 = sde.discretize(x, t, N=50, level=level)
+        np.testing.assert_array_equal(to_numpy(G0), to_numpy(G1))
+        np.testing.assert_array_equal(to_numpy(f0), to_numpy(f1))
+    _, G_self = sde.discretize(x, t)
+    np.testing.assert_allclose(to_numpy(G0) ** 2, to_numpy(G_self) ** 2 * sde.N / 50, rtol=1e-12)
+    with pytest.raises(ValueError, match="level"):
+        sde.discretize(x, t, N=50, level=50)
+
+
+@pytest.mark.parametrize("sde", [VPSDE(), VESDE(), SubVPSDE()])
+def test_bad_level_or_N_raises(sde, asarray):
+    x = asarray(np.ones((3, 2)))
+    for level in (-1, 1000, 2.5, 3.0, True, "3", np.float64(2.0)):  # self.N = 1000: levels 0..999
+        with pytest.raises(ValueError, match="level"):
+            sde.discretize(x, 0.5, level=level)
+    with pytest.raises(ValueError, match="level"):
+        sde.discretize(x, 0.5, N=25, level=25)  # outside [0, N) for the overriding N
+    with pytest.raises(ValueError, match="integer array"):
+        sde.discretize(x, 0.5, level=asarray(np.array([1.0, 2.0, 3.0])))  # float array
+    with pytest.raises(ValueError, match="lie in"):
+        sde.discretize(x, 0.5, N=25, level=asarray(np.array([0, 24, 25]), "int64"))
+    with pytest.raises(ValueError, match="lie in"):
+        sde.discretize(x, 0.5, level=asarray(np.array([-1, 0, 1]), "int64"))
+    with pytest.raises(ValueError, match="shape"):
+        sde.discretize(x, 0.5, level=asarray(np.array([1, 2]), "int64"))  # batch 3
+    with pytest.raises(ValueError, match="shape"):
+        sde.discretize(x, 0.5, level=asarray(np.zeros((3, 1)), "int64"))
+    for N in (1, 0, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="N must be"):
+            sde.discretize(x, 0.5, N=N)
+
+
+def test_vp_N_override_needs_beta_below_one(asarray):
+    with pytest.raises(ValueError, match="N > 20"):
+        VPSDE().discretize(asarray(np.ones((1, 2))), 0.9, N=20, level=3)  # beta_max T / N = 1

@@ -1,7 +1,8 @@
 """Correctors: Langevin MCMC steps at a fixed time t that target p_t (Song et al. 2021, App. G, Algs. 4-5).
 
-Every corrector has the signature ``step(ctx, x, t, z, snr, batch_norm) -> (x_next, x_mean)`` with
-``x`` of shape (n, *dims), ``t`` a 0-d time, ``z`` a standard normal draw like ``x``:
+Every corrector has the signature ``step(ctx, x, t, z, snr, batch_norm, level) -> (x_next, x_mean)``
+with ``x`` of shape (n, *dims), ``t`` a 0-d time, ``z`` a standard normal draw like ``x``, ``level`` the
+chain level i = n_steps - 1 - k of grid step k (:mod:`refsde.sampling._discrete`):
 x_mean = x + e s(x, t) and x_next = x_mean + sqrt(2 e) z with step size e:
 
 * ``langevin``: e = 2 alpha_i (snr ||z|| / ||s||)^2.  Norms are over all non-batch axes, per sample by
@@ -10,8 +11,9 @@ x_mean = x + e s(x, t) and x_next = x_mean + sqrt(2 e) z with step size e:
   (each sample's step depends on all the others).  A sample with ||s|| = 0 does not move (e = 0).
 * ``annealed_langevin``: e = 2 alpha_i (snr sigma_t)^2 with sigma_t the marginal std of q(x_t | x_0).
 
-alpha_i = 1 - beta_i with the DDPM beta_i of the N = n_steps chain for VPSDE and SubVPSDE (score_sde's
-``alphas``), and 1 for every other SDE.
+alpha_i = 1 - beta_i with the DDPM beta_i of level i of the N = n_steps chain for VPSDE and SubVPSDE
+(score_sde's ``alphas``), and 1 for every other SDE.  Step k's correctors use level n_steps - 1 - k in
+both PC orders (in ``predictor_first`` they run at t_{k+1}, after the predictor of that level).
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ from .._arrays import Array, batch_broadcast, namespace_of, sum_non_batch
 from ..sde import SubVPSDE, VPSDE
 from ._checks import check_choice
 from ._context import StepContext
-from ._discrete import check_ddpm_steps, ddpm_beta
+from ._discrete import check_chain_steps, check_ddpm_steps, ddpm_beta
 
-Corrector = Callable[[StepContext, Array, Array, Array, float, bool], "tuple[Array, Array]"]
+Corrector = Callable[[StepContext, Array, Array, Array, float, bool, int], "tuple[Array, Array]"]
 
 
-def _alpha(ctx: StepContext, t: Array) -> Array | float:
-    """alpha_i = 1 - beta_i (VP, sub-VP) or 1 (others), as in score_sde's correctors."""
+def _alpha(ctx: StepContext, level: int, like: Array) -> Array | float:
+    """alpha_i = 1 - beta_i at level i (VP, sub-VP) or 1 (others), as in score_sde's correctors."""
     if isinstance(ctx.sde, (VPSDE, SubVPSDE)):
-        return 1.0 - ddpm_beta(ctx.sde, t, ctx.n_steps)
+        return 1.0 - ddpm_beta(ctx.sde, ctx.n_steps, level, like)
     return 1.0
 
 
@@ -39,7 +41,9 @@ def _norms(xp: Any, a: Array) -> Array:
     return xp.sqrt(sum_non_batch(xp, a * a))
 
 
-def langevin(ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_norm: bool) -> tuple[Array, Array]:
+def langevin(
+    ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_norm: bool, level: int
+) -> tuple[Array, Array]:
     """One Langevin step with e = 2 alpha_i (snr ||z|| / ||s||)^2 (Song et al. 2021, Algs. 4-5)."""
     xp = namespace_of(x)
     s = ctx.score(x, t)
@@ -48,20 +52,20 @@ def langevin(ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_n
         s_norm, z_norm = xp.mean(s_norm), xp.mean(z_norm)  # score_sde: batch means of the norms
     moving = s_norm > 0.0
     ratio = z_norm / xp.where(moving, s_norm, xp.ones_like(s_norm))
-    e = xp.where(moving, 2.0 * _alpha(ctx, t) * (snr * ratio) ** 2, xp.zeros_like(ratio))  # e = 2 alpha (snr |z|/|s|)^2
+    e = xp.where(moving, 2.0 * _alpha(ctx, level, x) * (snr * ratio) ** 2, xp.zeros_like(ratio))  # e = 2 alpha (snr |z|/|s|)^2
     e = batch_broadcast(e, x)
     mean = x + e * s  # Langevin drift step x + e grad log p_t
     return mean + xp.sqrt(2.0 * e) * z, mean  # plus sqrt(2 e) z
 
 
 def annealed_langevin(
-    ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_norm: bool
+    ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_norm: bool, level: int
 ) -> tuple[Array, Array]:
     """One annealed Langevin step with e = 2 alpha_i (snr sigma_t)^2 (NCSN's annealed Langevin dynamics)."""
     xp = namespace_of(x)
     s = ctx.score(x, t)
     sigma = ctx.sde.sigma(t)
-    e = 2.0 * _alpha(ctx, t) * (snr * sigma) ** 2  # e = 2 alpha_i (snr sigma_t)^2
+    e = 2.0 * _alpha(ctx, level, x) * (snr * sigma) ** 2  # e = 2 alpha_i (snr sigma_t)^2
     mean = x + e * s  # Langevin drift step x + e grad log p_t
     return mean + xp.sqrt(2.0 * e) * z, mean  # plus sqrt(2 e) z
 
@@ -73,8 +77,7 @@ def setup_corrector(name: Any, sde: Any, n_steps: int) -> Corrector:
     """The corrector step function for ``name``; ValueError for unknown names or too few DDPM steps."""
     check_choice(name, CORRECTORS, "corrector")
     if isinstance(sde, (VPSDE, SubVPSDE)):
-        if n_steps < 2:
-            raise ValueError("the corrector's alpha_i uses the DDPM chain with N = n_steps, which needs n_steps >= 2")
+        check_chain_steps(n_steps, f"the {name} corrector on a {type(sde).__name__} (alpha_i = 1 - beta_i)")
         check_ddpm_steps(sde, n_steps, f"the {name} corrector on a {type(sde).__name__} (alpha_i = 1 - beta_i)")
     return CORRECTORS[name]
 

@@ -8,6 +8,9 @@ at the left end of each step, ``score_fn(x, t)`` with t a 0-d array).  Step k ru
 * ``"corrector_first"`` (score_sde's code, ``pc_sampler``): the corrector steps at t_k, then the
   predictor from t_k to t_{k+1}.
 
+Predictor and correctors of step k use level i = n_steps - 1 - k of the N = n_steps discrete chain (in
+both orders), so each level appears in exactly one step (:mod:`refsde.sampling._discrete`).
+
 ``last_step_noise=False`` drops the noise of the very last update (the last predictor step, or with
 ``predictor_first`` and a corrector the last corrector step) and returns its mean, as score_sde's
 ``x_mean``.  ``denoise=True`` adds Tweedie's step at eps.  ``predictor=None`` runs correctors only;
@@ -26,6 +29,7 @@ from typing import Any, Callable
 from .._arrays import Array, check_positive
 from ._checks import check_choice, check_eps, check_n_steps, check_state
 from ._context import StepContext
+from ._discrete import chain_level
 from ._noise import NoiseSource
 from ._progress import steps
 from ._score import CheckedScore
@@ -80,7 +84,7 @@ def sample_pc(
     check_choice(order, ORDERS, "order")
     if predictor is None and corrector is None:
         raise ValueError("predictor and corrector cannot both be None")
-    step, chain = (None, None) if predictor is None else setup_predictor(predictor, sde, n_steps)
+    step = None if predictor is None else setup_predictor(predictor, sde, n_steps)
     m = 0
     correct = None
     if corrector is not None:
@@ -89,21 +93,22 @@ def sample_pc(
         snr = check_positive("snr", snr)
     score = CheckedScore(score_fn)
     source = NoiseSource(x_T, (n_steps, 1 + m), noise=noise, rng=rng)
-    ctx = StepContext(sde, chain, n_steps, score)
+    ctx = StepContext(sde, None, n_steps, score)  # no chain copy: levels are passed explicitly
     times = grid_points(sde.T, n_steps, eps)
     final = _final_update(n_steps, m, predictor is not None, order)
     x = x_T
     for k in steps(n_steps, progress, "pc"):
         t_k, t_next = time_scalar(times[k], x_T), time_scalar(times[k + 1], x_T)
+        level = chain_level(n_steps, k)  # i = n_steps - 1 - k for predictor and correctors alike
         updates = [("p", 0)] if step is not None else []
         corrections = [("c", j) for j in range(m)]
         updates = updates + corrections if order == "predictor_first" else corrections + updates
         for kind, j in updates:
             if kind == "p":
-                x_next, x_mean = step(ctx, x, t_k, times[k] - times[k + 1], source.draw(k, 0))
+                x_next, x_mean = step(ctx, x, t_k, times[k] - times[k + 1], source.draw(k, 0), level)
             else:
                 t_c = t_next if order == "predictor_first" else t_k
-                x_next, x_mean = correct(ctx, x, t_c, source.draw(k, 1 + j), snr, batch_norm)  # type: ignore[misc]
+                x_next, x_mean = correct(ctx, x, t_c, source.draw(k, 1 + j), snr, batch_norm, level)  # type: ignore[misc]
             x = x_mean if (not last_step_noise and (k, kind, j) == final) else x_next
     if denoise:
         x = tweedie_denoise(ctx, x, time_scalar(eps, x_T))

@@ -1,9 +1,11 @@
 """Predictors: one step of a reverse-time SDE solver from t_k down to t_{k+1} = t_k - h.
 
-Every predictor has the signature ``step(ctx, x, t, h, z) -> (x_next, x_mean)``: ``x`` of shape
-(n, *dims), ``t`` the 0-d grid time t_k (coefficients are evaluated there, at the left end), ``h`` the
-Python-float step size, ``z`` a standard normal draw like ``x``; ``x_mean`` is ``x_next`` without its
-noise term.  :func:`setup_predictor` validates a name against an SDE and the step count.
+Every predictor has the signature ``step(ctx, x, t, h, z, level) -> (x_next, x_mean)``: ``x`` of shape
+(n, *dims), ``t`` the 0-d grid time t_k (coefficients and the score are evaluated there, at the left
+end), ``h`` the Python-float step size, ``z`` a standard normal draw like ``x``, ``level`` the level
+i = n_steps - 1 - k of the N = n_steps discrete chain that step k uses (:mod:`refsde.sampling._discrete`;
+ignored by Euler-Maruyama); ``x_mean`` is ``x_next`` without its noise term.  :func:`setup_predictor`
+validates a name against an SDE and the step count.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from .._arrays import Array, namespace_of
 from ..sde import VESDE, VPSDE
 from ._checks import check_choice
 from ._context import StepContext
-from ._discrete import check_ddpm_steps, ddpm_beta, smld_variances, with_n_steps
+from ._discrete import check_chain_steps, check_ddpm_steps, ddpm_beta, smld_variances
 
-Step = Callable[[StepContext, Array, Array, float, Array], "tuple[Array, Array]"]
+Step = Callable[[StepContext, Array, Array, float, Array, int], "tuple[Array, Array]"]
 
 
-def euler_maruyama(ctx: StepContext, x: Array, t: Array, h: float, z: Array) -> tuple[Array, Array]:
-    """x' = x - [f(x, t) - g(t)^2 s(x, t)] h + g(t) sqrt(h) z."""
+def euler_maruyama(ctx: StepContext, x: Array, t: Array, h: float, z: Array, level: int) -> tuple[Array, Array]:
+    """x' = x - [f(x, t) - g(t)^2 s(x, t)] h + g(t) sqrt(h) z (``level`` unused)."""
     xp = namespace_of(x)
     f = ctx.sde.drift_coefficient(t)
     g2 = ctx.sde.diffusion_squared(t)
@@ -29,39 +31,40 @@ def euler_maruyama(ctx: StepContext, x: Array, t: Array, h: float, z: Array) -> 
     return mean + xp.sqrt(g2 * h) * z, mean
 
 
-def reverse_diffusion(ctx: StepContext, x: Array, t: Array, h: float, z: Array) -> tuple[Array, Array]:
-    """x' = x - f_i + G_i^2 s(x, t) + G_i z with (f_i, G_i) = discretize(x, t) of the N = n_steps chain.
+def reverse_diffusion(ctx: StepContext, x: Array, t: Array, h: float, z: Array, level: int) -> tuple[Array, Array]:
+    """x' = x - f_i + G_i^2 s(x, t) + G_i z with (f_i, G_i) = sde.discretize(x, t, N=n_steps, level=i).
 
-    The chain's own step is T / N, not h (Song et al. 2021, App. E, reverse diffusion sampling).
+    The chain's own step is T / N, not h (Song et al. 2021, App. E, reverse diffusion sampling); VP and
+    VE take f_i, G_i from level i, every other SDE (Euler-Maruyama chain) from t.
     """
-    f, G = ctx.chain.discretize(x, t)
+    f, G = ctx.sde.discretize(x, t, N=ctx.n_steps, level=level)
     s = ctx.score(x, t)
     mean = x - f + (G * G) * s  # reverse of x_{i+1} = x_i + f_i + G_i z (Song et al. App. E)
     return mean + G * z, mean
 
 
-def ancestral(ctx: StepContext, x: Array, t: Array, h: float, z: Array) -> tuple[Array, Array]:
-    """Ancestral sampling of the discrete chain at N = n_steps (DDPM for VP, SMLD for VE).
+def ancestral(ctx: StepContext, x: Array, t: Array, h: float, z: Array, level: int) -> tuple[Array, Array]:
+    """Ancestral sampling of the discrete chain at N = n_steps, level i (DDPM for VP, SMLD for VE).
 
     VP: x' = (x + beta_i s) / sqrt(1 - beta_i) + sqrt(beta_i) z.
     VE: x' = x + (var_i - var_{i-1}) s + sqrt(var_{i-1} (var_i - var_{i-1}) / var_i) z (noise 0 where var_i = 0).
     """
     if isinstance(ctx.sde, VPSDE):
-        return _ancestral_vp(ctx, x, t, z)
-    return _ancestral_ve(ctx, x, t, z)
+        return _ancestral_vp(ctx, x, t, z, level)
+    return _ancestral_ve(ctx, x, t, z, level)
 
 
-def _ancestral_vp(ctx: StepContext, x: Array, t: Array, z: Array) -> tuple[Array, Array]:
+def _ancestral_vp(ctx: StepContext, x: Array, t: Array, z: Array, level: int) -> tuple[Array, Array]:
     xp = namespace_of(x)
-    beta = ddpm_beta(ctx.sde, t, ctx.n_steps)
+    beta = ddpm_beta(ctx.sde, ctx.n_steps, level, x)
     s = ctx.score(x, t)
     mean = (x + beta * s) / xp.sqrt(1.0 - beta)  # DDPM ancestral mean (Ho et al. 2020 eq. 11, score form)
     return mean + xp.sqrt(beta) * z, mean
 
 
-def _ancestral_ve(ctx: StepContext, x: Array, t: Array, z: Array) -> tuple[Array, Array]:
+def _ancestral_ve(ctx: StepContext, x: Array, t: Array, z: Array, level: int) -> tuple[Array, Array]:
     xp = namespace_of(x)
-    var_i, var_prev = smld_variances(ctx.sde, t, ctx.n_steps)
+    var_i, var_prev = smld_variances(ctx.sde, ctx.n_steps, level, x)
     dvar = var_i - var_prev
     s = ctx.score(x, t)
     mean = x + dvar * s  # SMLD ancestral mean (Song et al. 2021, App. F)
@@ -79,21 +82,20 @@ PREDICTORS: dict[str, Step] = {
 }
 
 
-def setup_predictor(name: Any, sde: Any, n_steps: int) -> tuple[Step, Any]:
-    """(step function, chain SDE or None) for predictor ``name``; ValueError if it does not apply."""
+def setup_predictor(name: Any, sde: Any, n_steps: int) -> Step:
+    """The step function for predictor ``name``; ValueError if it does not apply to ``sde`` / ``n_steps``."""
     check_choice(name, PREDICTORS, "predictor method")
-    chain = None
     if name == "reverse_diffusion":
-        chain = with_n_steps(sde, n_steps, "reverse_diffusion")
+        check_chain_steps(n_steps, "reverse_diffusion")
         if isinstance(sde, VPSDE):
             check_ddpm_steps(sde, n_steps, "reverse_diffusion on a VPSDE")
     elif name == "ancestral":
         if not isinstance(sde, (VPSDE, VESDE)):
             raise ValueError(f"ancestral sampling is defined for VPSDE and VESDE only, not {type(sde).__name__}")
-        with_n_steps(sde, n_steps, "ancestral")  # same n_steps >= 2 requirement as the chain
+        check_chain_steps(n_steps, "ancestral")
         if isinstance(sde, VPSDE):
             check_ddpm_steps(sde, n_steps, "ancestral sampling on a VPSDE")
-    return PREDICTORS[name], chain
+    return PREDICTORS[name]
 
 
 __all__ = ["PREDICTORS", "ancestral", "euler_maruyama", "reverse_diffusion", "setup_predictor"]

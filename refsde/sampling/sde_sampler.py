@@ -4,6 +4,11 @@ Conventions (shared with :mod:`refsde.sampling.pc` and :mod:`refsde.sampling.ode
 
 * Grid: t_k = linspace(T, eps, n_steps + 1); step k goes from t_k to t_{k+1} = t_k - h_k and evaluates
   every coefficient and the score at its left end t_k.
+* Discrete chains (``reverse_diffusion``, ``ancestral``, and the correctors' alpha_i on VP / sub-VP):
+  step k uses level i = n_steps - 1 - k of the N = n_steps chain, passed to
+  ``sde.discretize(x, t, N=n_steps, level=i)`` explicitly, so a run visits levels N - 1, ..., 0 once
+  each, as score_sde's chain does (not floor(t_k (N - 1) / T), which repeats and skips levels on this
+  grid); see :mod:`refsde.sampling._discrete` for the reasons.
 * ``score_fn(x, t)`` is called with ``x`` of x_T's shape and ``t`` a 0-d array of x_T's dtype and
   device holding the current time; it must return an array of x's shape.
 * Noise is added on every step; with ``last_step_noise=False`` the last step returns its mean (no
@@ -21,6 +26,7 @@ from typing import Any, Callable
 from .._arrays import Array
 from ._checks import check_eps, check_n_steps, check_state
 from ._context import StepContext
+from ._discrete import chain_level
 from ._noise import NoiseSource
 from ._progress import steps
 from ._score import CheckedScore
@@ -55,9 +61,10 @@ def sample_sde(
         n_steps: number of steps (>= 1; reverse_diffusion and ancestral need >= 2, and on a VPSDE
             n_steps > beta_max T so that the DDPM betas stay below 1).
         method: ``"euler_maruyama"``: x' = x - [f(x,t) - g(t)^2 s] h + g(t) sqrt(h) z;
-            ``"reverse_diffusion"``: x' = x - f_i + G_i^2 s + G_i z with (f_i, G_i) = discretize(x, t) of
-            the N = n_steps chain; ``"ancestral"``: DDPM (VPSDE) or SMLD (VESDE) ancestral sampling at
-            N = n_steps (ValueError for other SDEs).
+            ``"reverse_diffusion"``: x' = x - f_i + G_i^2 s + G_i z with (f_i, G_i) =
+            sde.discretize(x, t, N=n_steps, level=n_steps - 1 - k) at step k; ``"ancestral"``: DDPM
+            (VPSDE) or SMLD (VESDE) ancestral sampling at N = n_steps, level n_steps - 1 - k (ValueError
+            for other SDEs).
         rng, noise: the noise source (not both); ``noise`` has shape (n_steps, *x_T.shape).
         last_step_noise: False returns the last step's mean.
         denoise: apply the Tweedie step at eps at the end.
@@ -70,14 +77,15 @@ def sample_sde(
     n_steps = check_n_steps(n_steps)
     eps = check_eps(sde, eps)
     check_state(x_T)
-    step, chain = setup_predictor(method, sde, n_steps)
+    step = setup_predictor(method, sde, n_steps)
     score = CheckedScore(score_fn)
     source = NoiseSource(x_T, (n_steps,), noise=noise, rng=rng)
-    ctx = StepContext(sde, chain, n_steps, score)
+    ctx = StepContext(sde, None, n_steps, score)  # no chain copy: levels are passed to discretize
     times = grid_points(sde.T, n_steps, eps)
     x = x_T
     for k in steps(n_steps, progress, method):
-        x_next, x_mean = step(ctx, x, time_scalar(times[k], x_T), times[k] - times[k + 1], source.draw(k))
+        t_k, h_k = time_scalar(times[k], x_T), times[k] - times[k + 1]
+        x_next, x_mean = step(ctx, x, t_k, h_k, source.draw(k), chain_level(n_steps, k))
         x = x_next if (last_step_noise or k < n_steps - 1) else x_mean
     if denoise:
         x = tweedie_denoise(ctx, x, time_scalar(eps, x_T))

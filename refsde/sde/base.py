@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import abc
 import math
+import numbers
+import operator
 from typing import Any, Callable
+
+from array_api_compat import device as device_of
 
 from .._arrays import (
     Array,
@@ -196,20 +200,71 @@ class SDE(abc.ABC):
 
         return ReverseSDE(self, score_fn, probability_flow=probability_flow)
 
-    def discretize(self, x: Array, t: Any) -> tuple[Array, Array]:
+    def discretize(self, x: Array, t: Any, *, N: int | None = None, level: Any = None) -> tuple[Array, Array]:
         """One step of the discrete chain x_{i+1} = x_i + f_i + G_i z (Song et al. 2021, App. D).
 
         Default: Euler-Maruyama with dt = T / N, i.e. f_i = f(x, t) dt and G_i = g(t) sqrt(dt).
         VP and VE override it with the DDPM and SMLD transitions.  Returns (f_i like x, G_i like t).
+
+        Keywords (shared by every SDE):
+
+        * ``N``: chain length, overriding ``self.N`` (an int >= 2).
+        * ``level``: the chain level i (a Python int or an integer array of shape () or (n,), each in
+          [0, N)), overriding score_sde's index i = floor(t (N - 1) / T).  The VP and VE chains are
+          indexed by level, so there ``t`` only fixes namespace, dtype and shape; the Euler-Maruyama
+          chain here is a function of t itself, so ``level`` is checked but does not change it.
+
+        With both None this is score_sde's ``sde.discretize(x, t)``.  Bad ``N`` or ``level`` (non-integer,
+        out of range) raise ValueError.
         """
         xp, t = self._x_t(x, t)
-        dt = self.T / self.N
+        N = self._chain_length(N)
+        if level is not None:
+            self._chain_level(x, t, N, level)  # validated only: Euler-Maruyama is evaluated at t
+        dt = self.T / N
         return batch_broadcast(self._drift_coef(t), x) * x * dt, xp.sqrt(self._g2(t) * dt)
 
-    def _discrete_index(self, t: Array) -> Array:
-        """score_sde's step index floor(t (N - 1) / T) as an integer array."""
+    def _chain_length(self, N: Any) -> int:
+        """``N`` as an int >= 2, or ``self.N`` when None."""
+        if N is None:
+            return self.N
+        if isinstance(N, bool):
+            raise ValueError(f"N must be an integer >= 2, got {N!r}")
+        try:
+            n = operator.index(N)
+        except TypeError:
+            raise ValueError(f"N must be an integer >= 2, got {N!r}") from None
+        if n < 2:
+            raise ValueError(f"N must be an integer >= 2, got {n}")
+        return int(n)
+
+    def _chain_level(self, x: Array, t: Array, N: int, level: Any) -> Array:
+        """The chain level i as a float array of t's dtype and device, broadcast against ``t``.
+
+        ``level`` None: score_sde's floor(t (N - 1) / T).  Else a Python int or an integer array of
+        shape () or (n,) (n = x's batch size) with every entry in [0, N) (ValueError otherwise).
+        """
         xp = namespace_of(t)
-        return xp.astype(xp.floor(t * ((self.N - 1) / self.T)), xp.int64)
+        if level is None:
+            return xp.floor(t * ((N - 1) / self.T))  # score_sde's index floor(t (N - 1) / T)
+        if isinstance(level, numbers.Integral) and not isinstance(level, bool):  # int, numpy integer scalars
+            i = operator.index(level)
+            if not 0 <= i < N:
+                raise ValueError(f"level must be an integer in [0, N) = [0, {N}), got {i}")
+            return xp.full(t.shape, float(i), dtype=t.dtype, device=device_of(t))
+        if isinstance(level, (bool, float, complex, str)) or not hasattr(level, "ndim"):  # also NumPy floats
+            raise ValueError(f"level must be an integer in [0, N) = [0, {N}) or an integer array, got {level!r}")
+        lv_xp = namespace_of(t, level)
+        if not lv_xp.isdtype(level.dtype, "integral"):
+            raise ValueError(f"level must be an integer array, got dtype {level.dtype}")
+        batch = x.shape[0] if x.ndim >= 1 else 1
+        if level.ndim > 1 or (level.ndim == 1 and level.shape[0] not in (1, batch)):
+            raise ValueError(f"level must have shape () or (n,) with n = {batch} (x's batch), got {tuple(level.shape)}")
+        if bool(xp.any((level < 0) | (level >= N))):
+            lo, hi = int(xp.min(level)), int(xp.max(level))
+            raise ValueError(f"level must lie in [0, N) = [0, {N}), got values in [{lo}, {hi}]")
+        i = xp.astype(level, t.dtype)
+        return i + xp.zeros_like(t)  # broadcast against t: shape () or (n,)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())

@@ -93,12 +93,18 @@ class VESDE(SDE):
             return self.sigma_min * math.sqrt(math.expm1(2.0 * self._L))
         return self.sigma_max
 
-    def discretize(self, x: Array, t: Any) -> tuple[Array, Array]:
-        """SMLD step x_{i+1} = x_i + sqrt(std_{i+1}^2 - std_i^2) z; f = 0, G has ``t``'s shape."""
+    def discretize(self, x: Array, t: Any, *, N: int | None = None, level: Any = None) -> tuple[Array, Array]:
+        """SMLD step x_{i+1} = x_i + sqrt(std_{i+1}^2 - std_i^2) z; f = 0, G has ``t``'s shape.
+
+        std_i = std(t_i) at t_i = i T / (N - 1) (score_sde's discrete_sigmas for the score_sde
+        convention), std_{-1} = 0.  i = ``level`` when given, else floor(t (N - 1) / T); ``N`` overrides
+        self.N (keywords as in :meth:`SDE.discretize`).
+        """
         xp, t = self._x_t(x, t)
-        i = self._discrete_index(t)
-        s = xp.astype(i, t.dtype) * (1.0 / (self.N - 1))
-        ds = 1.0 / (self.N - 1)
+        N = self._chain_length(N)
+        i = self._chain_level(x, t, N, level)
+        s = i * (1.0 / (N - 1))  # t_i / T
+        ds = 1.0 / (N - 1)
         two_L = 2.0 * self._L
         if self.exact:
             # var_i - var_{i-1} = sigma_min^2 exp(2 L s_{i-1}) expm1(2 L ds) for i >= 1, and 0 at i = 0

@@ -82,16 +82,19 @@ class VPSDE(_LinearBetaSDE):
         # lambda = -log(e^B - 1)  =>  B = log(1 + e^-lambda) = softplus(-lambda)
         return self._t_from_B(softplus(namespace_of(lam), -lam))
 
-    def discretize(self, x: Array, t: Any) -> tuple[Array, Array]:
+    def discretize(self, x: Array, t: Any, *, N: int | None = None, level: Any = None) -> tuple[Array, Array]:
         """DDPM step x_{i+1} = sqrt(1 - beta_i) x_i + sqrt(beta_i) z with beta_i = beta(t_i) T / N at
-        t_i = i T / (N - 1), i = floor(t (N - 1) / T) (score_sde's discrete_betas for T = 1)."""
+        t_i = i T / (N - 1), i.e. beta_i = linspace(beta_min T / N, beta_max T / N, N)[i] (score_sde's
+        discrete_betas for T = 1).  i = ``level`` when given, else floor(t (N - 1) / T); ``N`` overrides
+        self.N (keywords as in :meth:`SDE.discretize`).  Needs beta_max T / N < 1."""
         xp, t = self._x_t(x, t)
-        if self.beta_max * self.T / self.N >= 1.0:
+        N = self._chain_length(N)
+        if self.beta_max * self.T / N >= 1.0:
             # beta_i >= 1 would make sqrt(1 - beta_i) NaN; the DDPM chain needs N > beta_max T
             raise ValueError(f"the DDPM step needs beta_max * T / N < 1; use N > {self.beta_max * self.T}")
-        i = self._discrete_index(t)
-        t_i = xp.astype(i, t.dtype) * (self.T / (self.N - 1))
-        beta_i = self._beta(t_i) * (self.T / self.N)
+        i = self._chain_level(x, t, N, level)
+        t_i = i * (self.T / (N - 1))  # chain time t_i = i T / (N - 1)
+        beta_i = self._beta(t_i) * (self.T / N)  # beta_i = beta(t_i) T / N
         # sqrt(1 - b) - 1 = -b / (1 + sqrt(1 - b)), no cancellation for small b
         f = batch_broadcast(-beta_i / (1.0 + xp.sqrt(1.0 - beta_i)), x) * x
         return f, xp.sqrt(beta_i)
