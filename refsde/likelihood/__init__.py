@@ -1,0 +1,1 @@
+"""Exact probability-flow ODE log-likelihoods, bits per dimension, encode/decode."""
