@@ -1,4 +1,11 @@
-"""Command line: ``refsde validate`` (also ``python -m refsde validate``)."""
+"""Command line: ``refsde validate`` (also ``python -m refsde validate``).
+
+``refsde validate``                      validate refsde itself on the backend (table, exit code 0 iff all pass)
+``refsde validate --impl mod:obj``       run the refsde.testing checks on a user's implementation instead
+``refsde validate --report R.md``        also write a markdown report (with figures when matplotlib is there)
+``refsde validate --plots DIR``          write the figures to DIR
+``refsde validate --bench [--quick]``    run the benchmarks instead (results in backends/<name>/BENCH.md)
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,9 @@ import argparse
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="refsde", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="refsde", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     val = sub.add_parser("validate", help="run the validation suite and print a table of checks")
     val.add_argument("--backend", default=None, help="numpy, torch, cupy, jax, array_api_strict (default: REFSDE_BACKEND or numpy)")
@@ -15,8 +23,25 @@ def main(argv: list[str] | None = None) -> int:
     val.add_argument("--device", default=None, help="device of the backend, e.g. cuda:0")
     val.add_argument("--only", default=None, help="run only checks whose name contains this text")
     val.add_argument("--seed", type=int, default=0, help="seed of the statistical checks")
-    args = parser.parse_args(argv)
+    val.add_argument("--impl", default=None, metavar="MODULE:OBJECT",
+                     help="check this implementation (attributes sde_fn, marginal_fn, prior_sample_fn/prior_logp_fn, "
+                     "sde_sampler, ode_sampler, corrector, dsm_loss, log_likelihood and a 'reference' SDE)")
+    val.add_argument("--report", default=None, metavar="FILE.md", help="write a markdown report of the run")
+    val.add_argument("--plots", default=None, metavar="DIR",
+                     help="write figures (QQ plots, std(t), convergence orders, likelihood errors) to DIR")
+    val.add_argument("--bench", action="store_true", help="run the benchmarks instead of the checks")
+    val.add_argument("--quick", action="store_true", help="with --bench: small sizes and few repeats")
+    val.add_argument("--out", default=None, metavar="DIR", help="with --bench: where BENCH.md goes (default backends/<name>)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "validate":
+        if args.bench:
+            from refsde_validation.bench import run_bench
+
+            return run_bench(args.backend, args.quick, args.out)
         from refsde_validation.runner import run_cli
 
         return run_cli(args)

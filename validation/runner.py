@@ -255,8 +255,9 @@ def format_table(results: Sequence[CheckResult]) -> str:
 def run_cli(args: Any, *, checks: Sequence[Check] | None = None, stream: Any = None) -> int:
     """Entry point of ``refsde validate``: run, print the table (row by row) and a summary line.
 
-    ``args`` has ``backend``, ``dtype``, ``device``, ``only`` and ``seed`` (see refsde/cli.py).
-    Returns 0 iff no check FAILed or ERRORed; 2 when the backend cannot be selected or nothing matches.
+    ``args`` has ``backend``, ``dtype``, ``device``, ``only``, ``seed`` and optionally ``impl``, ``report``
+    and ``plots`` (see refsde/cli.py).  Returns 0 iff no check FAILed or ERRORed; 2 when the backend or
+    the ``--impl`` object cannot be used or nothing matches.
     """
     import refsde
 
@@ -269,6 +270,15 @@ def run_cli(args: Any, *, checks: Sequence[Check] | None = None, stream: Any = N
     except Exception as exc:  # noqa: BLE001 - unknown or unavailable backend, bad device or dtype
         print(f"refsde validate: cannot use backend {name!r}: {type(exc).__name__}: {exc}", file=out)
         return 2
+    impl_spec = getattr(args, "impl", None)
+    if checks is None and impl_spec is not None:
+        from .impl import impl_checks, load_impl
+
+        try:
+            checks = impl_checks(load_impl(impl_spec))
+        except (ImportError, ValueError) as exc:
+            print(f"refsde validate: cannot use --impl {impl_spec!r}: {type(exc).__name__}: {exc}", file=out)
+            return 2
     chosen = select(all_checks() if checks is None else checks, only)
     if not chosen:
         print(f"refsde validate: no check name contains {only!r}", file=out)
@@ -283,5 +293,12 @@ def run_cli(args: Any, *, checks: Sequence[Check] | None = None, stream: Any = N
     start = time.perf_counter()
     with refsde.use_backend(backend):
         results = run_checks(chosen, backend, seed, echo=echo)
-    print(summary_line(results, time.perf_counter() - start, backend), file=out)
+    elapsed = time.perf_counter() - start
+    print(summary_line(results, elapsed, backend), file=out)
+    report, plots = getattr(args, "report", None), getattr(args, "plots", None)
+    if report or plots:
+        from .report_md import write_outputs
+
+        write_outputs(results, backend, seed=seed, seconds=elapsed, report=report, plots=plots,
+                      impl=impl_spec, only=only, stream=out)
     return 0 if all(r.verdict in ("PASS", "SKIP") for r in results) else 1

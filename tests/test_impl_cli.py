@@ -1,0 +1,172 @@
+"""``refsde validate --impl / --report / --plots`` and the mutation catalogue of the conformance checks.
+
+The mutants (validation/mutants.py) are single-bug user implementations written independently of
+refsde's code; each must be caught by its intended check, and the same implementations without the bug
+(the controls) must pass every check, so a catch is not a check that rejects everything.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import textwrap
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import refsde
+from refsde.cli import main as cli_main
+from refsde_validation import impl, mutants, report_md, runner
+
+# ---------------------------------------------------------------------------------------------------
+# --impl
+# ---------------------------------------------------------------------------------------------------
+GOOD_IMPL = '''
+import refsde
+reference = refsde.VPSDE(beta_min=0.1, beta_max=20.0)
+def sde_fn(x, t):
+    return reference.sde(x, t)
+def marginal_fn(x0, t):
+    return reference.marginal(x0, t)
+'''
+
+BAD_IMPL = GOOD_IMPL + '''
+def marginal_fn(x0, t):  # the variance instead of the std
+    mean, std = reference.marginal(x0, t)
+    return mean, std * std
+'''
+
+
+@pytest.fixture
+def impl_module(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    def make(name: str, source: str) -> str:
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        return name
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield make
+    for mod in [m for m in sys.modules if m.startswith("user_impl_")]:
+        del sys.modules[mod]
+
+
+def test_impl_correct_passes_and_missing_attributes_are_skipped(impl_module: Any, backend: Any, capsys: Any) -> None:
+    name = impl_module("user_impl_good", GOOD_IMPL)
+    assert cli_main(["validate", "--backend", backend.name, "--impl", name]) == 0
+    out = capsys.readouterr().out
+    assert "impl.coefficients" in out and "impl.marginal" in out
+    lines = {ln.split()[0]: ln.split()[1] for ln in out.splitlines() if ln.startswith("impl.")}
+    assert lines["impl.coefficients"] == "PASS" and lines["impl.marginal"] == "PASS"
+    assert lines["impl.prior"] == "SKIP" and "no attribute prior_sample_fn / prior_logp_fn" in out
+
+
+def test_impl_with_a_bug_fails_with_the_property_named(impl_module: Any, backend: Any, capsys: Any) -> None:
+    name = impl_module("user_impl_bad", BAD_IMPL)
+    assert cli_main(["validate", "--backend", backend.name, "--impl", f"{name}"]) == 1
+    out = capsys.readouterr().out
+    assert "impl.marginal" in out and "FAIL" in out and "marginal std" in out
+
+
+@pytest.mark.parametrize("spec", ["", "a:b:c", "no_such_module_xyz", "user_impl_good:nothing_here"])
+def test_impl_bad_spec_exits_2(impl_module: Any, spec: str, capsys: Any) -> None:
+    impl_module("user_impl_good", GOOD_IMPL)
+    assert cli_main(["validate", "--impl", spec]) == 2
+    assert "cannot use --impl" in capsys.readouterr().out
+
+
+def test_impl_without_reference_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="reference"):
+        impl.impl_checks(SimpleNamespace(sde_fn=lambda x, t: (x, t)))
+    with pytest.raises(ValueError, match="check_options"):
+        impl.impl_checks(SimpleNamespace(reference=refsde.VPSDE(), check_options=[1]))
+
+
+def test_impl_candidate_exception_is_an_error_row(backend: Any) -> None:
+    def broken(x: Any, t: Any) -> Any:
+        raise ZeroDivisionError("user bug")
+
+    obj = SimpleNamespace(reference=refsde.VPSDE(), sde_fn=broken)
+    res = runner.run_checks(impl.impl_checks(obj)[:1], backend)
+    assert res[0].verdict == "ERROR" and "ZeroDivisionError: user bug" in res[0].detail
+
+
+# ---------------------------------------------------------------------------------------------------
+# --report / --plots
+# ---------------------------------------------------------------------------------------------------
+def test_report_is_written_with_table_and_failure_details(tmp_path: Any, backend: Any) -> None:
+    checks = [runner.Check("x.good", lambda ctx: runner.Outcome(0.5, 1.0)),
+              runner.Check("x.bad", lambda ctx: runner.Outcome(3.0, 1.0, "deliberately | wrong"))]
+    args = SimpleNamespace(backend=backend.name, dtype=None, device=None, only=None, seed=3, impl=None,
+                           report=str(tmp_path / "R.md"), plots=None)
+    out = io.StringIO()
+    from refsde_validation import figures
+
+    orig = figures.FIGURES
+    figures.FIGURES = []  # figures are tested below; keep this test fast
+    try:
+        assert runner.run_cli(args, checks=checks, stream=out) == 1
+    finally:
+        figures.FIGURES = orig
+    text = (tmp_path / "R.md").read_text()
+    assert "| `x.good` | PASS | 0.5 | 1 |" in text
+    assert "| `x.bad` | FAIL | 3 | 1 |" in text
+    assert "deliberately | wrong" in text  # details verbatim in a code block
+    assert f"backend: {backend.describe()}" in text and "seed 3" in text
+    assert "FAILED: 2 checks, 1 passed, 1 failed" in text
+
+
+def test_report_without_matplotlib_says_so(tmp_path: Any, backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    made, note = __import__("refsde_validation.figures", fromlist=["make_figures"]).make_figures(backend, str(tmp_path / "f"), stream=io.StringIO())
+    assert made == [] and "matplotlib is not installed" in note
+
+
+def test_figures_are_made(tmp_path: Any, backend: Any) -> None:
+    pytest.importorskip("matplotlib")
+    from refsde_validation import figures
+
+    made, note = figures.make_figures(backend, str(tmp_path), stream=io.StringIO())
+    names = {os.path.basename(p) for _, p in made}
+    assert {"std_vs_closed_form.png", "qq_samplers.png", "convergence_orders.png"} <= names
+    for _, p in made:
+        assert os.path.getsize(p) > 1000
+    try:
+        from refsde.likelihood import log_likelihood  # noqa: F401
+    except ImportError:
+        assert "likelihood_errors.png" in note
+    else:
+        assert "likelihood_errors.png" in names, note
+
+
+def test_environment_lines_name_the_machine(backend: Any) -> None:
+    lines = report_md.environment_lines(backend)
+    assert any(ln.startswith("- machine:") for ln in lines) and any("numpy" in ln for ln in lines)
+
+
+# ---------------------------------------------------------------------------------------------------
+# mutation testing of refsde.testing
+# ---------------------------------------------------------------------------------------------------
+def test_controls_pass_every_check(backend: Any) -> None:
+    for name, rows in mutants.run_controls(backend).items():
+        bad = {check: detail for check, (verdict, detail) in rows.items() if verdict not in ("PASS", "SKIP")}
+        assert not bad, f"control {name}: {bad}"
+        assert any(v == "PASS" for v, _ in rows.values()), name
+
+
+@pytest.mark.parametrize("mutant", mutants.MUTANTS, ids=lambda m: m.name)
+def test_mutant_is_caught_by_its_intended_check(mutant: mutants.Mutant, backend: Any) -> None:
+    if mutant.intended.startswith("check_") and "float32" in mutant.name and not hasattr(backend.xp, "float32"):
+        pytest.skip("backend without float32")
+    (res,) = mutants.run_mutants(backend, mutants=[mutant])
+    if res.skipped:
+        pytest.skip(f"{mutant.intended} not available: {res.skipped}")
+    assert not res.errored_checks, f"checks errored on {mutant.name}: {res.errored_checks}"
+    assert res.caught, f"{mutant.name} ({mutant.bug}) not caught by {mutant.intended}; failed: {res.failed_checks}"
+
+
+def test_catalogue_markdown_counts() -> None:
+    res = [mutants.MutantResult(mutants.MUTANTS[0], ("check_coefficients",), (), "msg | x")]
+    text = mutants.format_markdown(res)
+    assert "1 of 1 mutants caught" in text and "msg \\| x" in text

@@ -1,0 +1,291 @@
+"""Mutation testing of :mod:`refsde.testing`: single-bug implementations that the checks must catch.
+
+Each :class:`Mutant` is a user-style implementation (the ``--impl`` attribute layout of
+:mod:`refsde_validation.impl`) written independently of refsde's own code, correct except for one
+bug of the kind people make: a wrong factor, g instead of g^2, a sign, a wrong prior, a float32
+cancellation, ...  ``intended`` names the check that must catch it.  :func:`run_mutants` runs every
+check on every mutant and records which ones fail; a mutant is *caught* when its intended check fails.
+The companion :data:`CONTROLS` are the same implementations without the bug: every check must pass
+them, so a catch is not a check that fails everything.
+
+All candidates use the caller's array namespace (array-api-compat), so the catalogue runs on every
+backend.  ``python -m refsde_validation.mutants [--backend B] [--markdown]`` prints the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from types import SimpleNamespace
+from typing import Any, Callable
+
+from array_api_compat import array_namespace
+
+__all__ = ["CONTROLS", "MUTANTS", "Mutant", "MutantResult", "extend", "format_markdown", "run_controls", "run_mutants"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutant:
+    name: str
+    bug: str  # one line: what is wrong
+    intended: str  # the refsde.testing check that must catch it, e.g. "check_coefficients"
+    build: Callable[[], SimpleNamespace]  # the implementation (attributes as for --impl, with .reference)
+
+
+@dataclasses.dataclass
+class MutantResult:
+    mutant: Mutant
+    failed_checks: tuple[str, ...]  # refsde.testing checks that raised ConformanceError
+    errored_checks: tuple[str, ...]  # checks that raised something else (a bug of the harness or candidate)
+    message: str  # first line(s) of the intended check's ConformanceError
+    skipped: str = ""  # why the intended check could not run (not available in this refsde)
+
+    @property
+    def caught(self) -> bool:
+        return self.mutant.intended in self.failed_checks
+
+
+# --------------------------------------------------------------------------------------------------
+# independent closed forms (Song et al. 2021, eqs. 9, 11, 29-33), written here for the candidates
+# --------------------------------------------------------------------------------------------------
+B0, B1 = 0.1, 20.0  # VP / sub-VP beta_min, beta_max, T = 1
+S0, S1 = 0.01, 50.0  # VE sigma_min, sigma_max
+
+
+def _t_like(t: Any, x: Any) -> Any:
+    """t of shape (n,) as (n, 1, ..., 1) to broadcast with x."""
+    xp = array_namespace(x, t)
+    return xp.reshape(t, (-1,) + (1,) * (x.ndim - 1))
+
+
+def _vp_B(t: Any) -> Any:  # integral of beta: B(t) = beta_min t + (beta_max - beta_min) t^2 / 2
+    return B0 * t + 0.5 * (B1 - B0) * t * t
+
+
+def _vp_beta(t: Any) -> Any:  # beta(t) = beta_min + t (beta_max - beta_min)
+    return B0 + (B1 - B0) * t
+
+
+def _vp_sde(x: Any, t: Any, *, half: float = 0.5, sign: float = -1.0, g_power: float = 0.5) -> tuple[Any, Any]:
+    """VP eq. (32): f = -beta x / 2, g = sqrt(beta); knobs for the mutants."""
+    xp = array_namespace(x, t)
+    beta = _vp_beta(t)
+    return sign * half * _t_like(beta, x) * x, beta**g_power if g_power != 0.5 else xp.sqrt(beta)
+
+
+def _subvp_sde(x: Any, t: Any, *, vp_diffusion: bool = False) -> tuple[Any, Any]:
+    """sub-VP eq. (34): f = -beta x / 2, g^2 = beta (1 - exp(-2 B))."""
+    xp = array_namespace(x, t)
+    beta = _vp_beta(t)
+    g2 = beta if vp_diffusion else beta * -xp.expm1(-2.0 * _vp_B(t))
+    return -0.5 * _t_like(beta, x) * x, xp.sqrt(g2)
+
+
+def _ve_sde(x: Any, t: Any, *, log_factor: bool = True) -> tuple[Any, Any]:
+    """VE eq. (30): f = 0, g = sigma(t) sqrt(2 log(sigma_max / sigma_min)), sigma(t) = s0 (s1/s0)^t."""
+    xp = array_namespace(x, t)
+    log_ratio = math.log(S1 / S0)
+    sigma = S0 * xp.exp(t * log_ratio)
+    g = sigma * math.sqrt(2.0 * log_ratio) if log_factor else sigma
+    return xp.zeros_like(x), g
+
+
+def _vp_marginal(x0: Any, t: Any, *, mean_exponent: float = 0.5, naive: bool = False, var: bool = False,
+                 drop_beta_min: bool = False) -> tuple[Any, Any]:
+    """VP eq. (33): mean = exp(-B/2) x0, std = sqrt(1 - exp(-B)) (stable: sqrt(-expm1(-B)))."""
+    xp = array_namespace(x0, t)
+    B = 0.5 * B1 * t * t if drop_beta_min else _vp_B(t)
+    mean = _t_like(xp.exp(-mean_exponent * B), x0) * x0
+    v = (1.0 - xp.exp(-B)) if naive else -xp.expm1(-B)
+    return mean, (v if var else xp.sqrt(v))
+
+
+def _subvp_marginal(x0: Any, t: Any, *, vp_std: bool = False) -> tuple[Any, Any]:
+    """sub-VP eq. (34): mean = exp(-B/2) x0, std = 1 - exp(-B)."""
+    xp = array_namespace(x0, t)
+    B = _vp_B(t)
+    std = xp.sqrt(-xp.expm1(-B)) if vp_std else -xp.expm1(-B)
+    return _t_like(xp.exp(-0.5 * B), x0) * x0, std
+
+
+def _ve_marginal(x0: Any, t: Any, *, score_sde: bool = False) -> tuple[Any, Any]:
+    """VE exact: std = sqrt(sigma(t)^2 - sigma_min^2) = s0 sqrt(expm1(2 t log(s1/s0))); score_sde: sigma(t)."""
+    xp = array_namespace(x0, t)
+    log_ratio = math.log(S1 / S0)
+    std = S0 * xp.exp(t * log_ratio) if score_sde else S0 * xp.sqrt(xp.expm1(2.0 * t * log_ratio))
+    return x0, std
+
+
+def _prior_sampler(std: float, seed: int = 12345) -> Callable[[tuple[int, ...]], Any]:
+    import refsde
+
+    def sample(shape: tuple[int, ...]) -> Any:
+        be = refsde.get_backend()
+        return std * be.rng(seed).normal(shape)
+
+    return sample
+
+
+def _prior_logp(std: float, *, const: bool = True, reduce: str = "sum", square_sigma: bool = True) -> Callable[[Any], Any]:
+    """log N(z; 0, std^2 I) summed over all non-batch dims: -|z|^2 / (2 s^2) - D/2 log(2 pi s^2)."""
+
+    def logp(z: Any) -> Any:
+        xp = array_namespace(z)
+        flat = xp.reshape(z, (z.shape[0], -1))
+        D = flat.shape[1]
+        s2 = std * std if square_sigma else std
+        terms = -flat * flat / (2.0 * std * std) - (0.5 * math.log(2.0 * math.pi * s2) if const else 0.0)
+        return xp.sum(terms, axis=1) if reduce == "sum" else xp.mean(terms, axis=1)
+
+    return logp
+
+
+# --------------------------------------------------------------------------------------------------
+# implementations: the correct ones (controls) and the catalogue of single-bug mutants
+# --------------------------------------------------------------------------------------------------
+def _ref(kind: str) -> Any:
+    import refsde
+
+    if kind == "vp":
+        return refsde.VPSDE(beta_min=B0, beta_max=B1)
+    if kind == "subvp":
+        return refsde.SubVPSDE(beta_min=B0, beta_max=B1)
+    if kind == "ve":
+        return refsde.VESDE(sigma_min=S0, sigma_max=S1)
+    if kind == "ve_score_sde":
+        return refsde.VESDE(sigma_min=S0, sigma_max=S1, convention="score_sde")
+    raise ValueError(kind)
+
+
+def _impl(kind: str, **attrs: Any) -> Callable[[], SimpleNamespace]:
+    return lambda: SimpleNamespace(reference=_ref(kind), **attrs)
+
+
+# The VE prior under the exact convention is the law of x_T given x_0 = 0: std sqrt(sigma_max^2 - sigma_min^2)
+# = sigma_min sqrt(expm1(2 log(sigma_max / sigma_min))) (README convention table); score_sde: sigma_max.
+VE_PRIOR_STD = S0 * math.sqrt(math.expm1(2.0 * math.log(S1 / S0)))
+
+CONTROLS: dict[str, Callable[[], SimpleNamespace]] = {
+    "vp": _impl("vp", sde_fn=_vp_sde, marginal_fn=_vp_marginal, prior_sample_fn=_prior_sampler(1.0), prior_logp_fn=_prior_logp(1.0)),
+    "subvp": _impl("subvp", sde_fn=_subvp_sde, marginal_fn=_subvp_marginal, prior_sample_fn=_prior_sampler(1.0), prior_logp_fn=_prior_logp(1.0)),
+    "ve": _impl("ve", sde_fn=_ve_sde, marginal_fn=_ve_marginal, prior_sample_fn=_prior_sampler(VE_PRIOR_STD), prior_logp_fn=_prior_logp(VE_PRIOR_STD)),
+    "ve_score_sde": _impl("ve_score_sde", sde_fn=_ve_sde, marginal_fn=lambda x0, t: _ve_marginal(x0, t, score_sde=True),
+                          prior_sample_fn=_prior_sampler(S1), prior_logp_fn=_prior_logp(S1)),
+    # the stable forms pass in float32 too (the check then allows float32 rounding, not cancellation)
+    "vp_float32": _impl("vp", marginal_fn=_vp_marginal, check_options={"marginal_fn": {"dtype": "float32"}}),
+}
+
+MUTANTS: list[Mutant] = [
+    Mutant("vp_drift_missing_half", "VP drift -beta x instead of -beta x / 2", "check_coefficients",
+           _impl("vp", sde_fn=lambda x, t: _vp_sde(x, t, half=1.0))),
+    Mutant("vp_drift_sign", "VP drift +beta x / 2 (sign flipped)", "check_coefficients",
+           _impl("vp", sde_fn=lambda x, t: _vp_sde(x, t, sign=1.0))),
+    Mutant("vp_diffusion_is_g2", "VP diffusion returns g^2 = beta instead of g = sqrt(beta)", "check_coefficients",
+           _impl("vp", sde_fn=lambda x, t: _vp_sde(x, t, g_power=1.0))),
+    Mutant("subvp_diffusion_of_vp", "sub-VP diffusion sqrt(beta) (the VP one) without the (1 - exp(-2B)) factor", "check_coefficients",
+           _impl("subvp", sde_fn=lambda x, t: _subvp_sde(x, t, vp_diffusion=True))),
+    Mutant("ve_diffusion_missing_log_factor", "VE g = sigma(t), missing sqrt(2 log(sigma_max / sigma_min))", "check_coefficients",
+           _impl("ve", sde_fn=lambda x, t: _ve_sde(x, t, log_factor=False))),
+    Mutant("vp_marginal_mean_exponent", "VP marginal mean exp(-B) x0 instead of exp(-B / 2) x0", "check_marginal",
+           _impl("vp", marginal_fn=lambda x0, t: _vp_marginal(x0, t, mean_exponent=1.0))),
+    Mutant("vp_marginal_returns_variance", "VP marginal returns the variance 1 - exp(-B) as the std", "check_marginal",
+           _impl("vp", marginal_fn=lambda x0, t: _vp_marginal(x0, t, var=True))),
+    Mutant("vp_marginal_drops_beta_min", "VP integral of beta without the beta_min t term", "check_marginal",
+           _impl("vp", marginal_fn=lambda x0, t: _vp_marginal(x0, t, drop_beta_min=True))),
+    Mutant("vp_marginal_float32_cancellation", "VP std sqrt(1 - exp(-B)) in float32 (100% off near t = 0; the check runs in float32)",
+           "check_marginal", _impl("vp", marginal_fn=lambda x0, t: _vp_marginal(x0, t, naive=True),
+                                   check_options={"marginal_fn": {"dtype": "float32"}})),
+    Mutant("subvp_marginal_std_of_vp", "sub-VP std sqrt(1 - exp(-B)) (the VP one) instead of 1 - exp(-B)", "check_marginal",
+           _impl("subvp", marginal_fn=lambda x0, t: _subvp_marginal(x0, t, vp_std=True))),
+    Mutant("ve_marginal_convention_mixup", "VE std sigma(t) (score_sde convention) against the exact sqrt(sigma^2 - sigma_min^2)", "check_marginal",
+           _impl("ve", marginal_fn=lambda x0, t: _ve_marginal(x0, t, score_sde=True))),
+    Mutant("ve_prior_standard_normal", "VE prior N(0, 1) instead of N(0, sigma_max^2)", "check_prior",
+           _impl("ve", prior_sample_fn=_prior_sampler(1.0), prior_logp_fn=_prior_logp(1.0))),
+    Mutant("prior_std_5pct_off", "prior samples with std 1.05", "check_prior",
+           _impl("vp", prior_sample_fn=_prior_sampler(1.05), prior_logp_fn=_prior_logp(1.0))),
+    Mutant("prior_logp_missing_constant", "prior log-density without -D/2 log(2 pi s^2)", "check_prior",
+           _impl("vp", prior_sample_fn=_prior_sampler(1.0), prior_logp_fn=_prior_logp(1.0, const=False))),
+    Mutant("prior_logp_mean_over_dims", "prior log-density averaged over dims instead of summed", "check_prior",
+           _impl("vp", prior_sample_fn=_prior_sampler(1.0), prior_logp_fn=_prior_logp(1.0, reduce="mean"))),
+    Mutant("ve_prior_logp_sigma_not_squared", "VE prior log-density with log(2 pi s) instead of log(2 pi s^2)", "check_prior",
+           _impl("ve", prior_sample_fn=_prior_sampler(VE_PRIOR_STD), prior_logp_fn=_prior_logp(VE_PRIOR_STD, square_sigma=False))),
+]
+
+
+def extend(mutants: list[Mutant]) -> None:
+    """Add mutants (the sampler / loss / likelihood catalogues register here)."""
+    names = {m.name for m in MUTANTS}
+    for m in mutants:
+        if m.name in names:
+            raise ValueError(f"duplicate mutant {m.name!r}")
+        MUTANTS.append(m)
+
+
+def _run_impl(obj: SimpleNamespace, backend: Any, seed: int) -> dict[str, tuple[str, str]]:
+    """{check name: (verdict, message)} for every check of ``obj``."""
+    from .impl import impl_checks
+    from .runner import run_checks
+
+    out = {}
+    for check, res in zip(impl_checks(obj), run_checks(impl_checks(obj), backend, seed)):
+        out["check_" + check.name.removeprefix("impl.")] = (res.verdict, res.detail)
+    return out
+
+
+def run_mutants(backend: Any = None, seed: int = 0, mutants: list[Mutant] | None = None) -> list[MutantResult]:
+    """Run every check on every mutant (on ``backend``) and say which checks caught it."""
+    import refsde
+
+    be = refsde.get_backend(backend)
+    results = []
+    with refsde.use_backend(be):
+        for m in MUTANTS if mutants is None else mutants:
+            rows = _run_impl(m.build(), be, seed)
+            failed = tuple(k for k, (v, _) in rows.items() if v == "FAIL")
+            errored = tuple(k for k, (v, _) in rows.items() if v == "ERROR")
+            verdict, detail = rows.get(m.intended, ("SKIP", "no such check"))
+            skipped = detail if verdict == "SKIP" else ""
+            results.append(MutantResult(m, failed, errored, "\n".join(detail.splitlines()[:2]), skipped))
+    return results
+
+
+def run_controls(backend: Any = None, seed: int = 0) -> dict[str, dict[str, tuple[str, str]]]:
+    """{control name: {check: (verdict, detail)}}: every check must PASS (or SKIP) on the correct ones."""
+    import refsde
+
+    be = refsde.get_backend(backend)
+    with refsde.use_backend(be):
+        return {name: _run_impl(build(), be, seed) for name, build in CONTROLS.items()}
+
+
+def format_markdown(results: list[MutantResult]) -> str:
+    lines = [
+        "| # | mutant | bug | intended check | caught | checks that failed | message (first line) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i, r in enumerate(results, 1):
+        caught = "yes" if r.caught else ("skipped: " + r.skipped if r.skipped else "**NO**")
+        msg = r.message.splitlines()[0].replace("|", "\\|") if r.message else ""
+        lines.append(f"| {i} | `{r.mutant.name}` | {r.mutant.bug} | {r.mutant.intended} | {caught} | "
+                     f"{', '.join(r.failed_checks) or '-'} | {msg} |")
+    n_caught = sum(r.caught for r in results)
+    lines.append("")
+    lines.append(f"{n_caught} of {len(results)} mutants caught by their intended check.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m refsde_validation.mutants", description=__doc__.splitlines()[0])
+    p.add_argument("--backend", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    results = run_mutants(args.backend, args.seed)
+    print(format_markdown(results))
+    return 0 if all(r.caught for r in results) else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
