@@ -170,3 +170,28 @@ def test_catalogue_markdown_counts() -> None:
     res = [mutants.MutantResult(mutants.MUTANTS[0], ("check_coefficients",), (), "msg | x")]
     text = mutants.format_markdown(res)
     assert "1 of 1 mutants caught" in text and "msg \\| x" in text
+
+
+# ---------------------------------------------------------------------------------------------------
+# false-alarm script
+# ---------------------------------------------------------------------------------------------------
+def test_binomial_sf_against_scipy() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    from refsde_validation.false_alarms import binomial_sf
+
+    for k, n, p in [(0, 200, 0.05), (1, 200, 1e-6), (10, 200, 0.05), (19, 200, 0.05), (3, 20, 0.05)]:
+        assert binomial_sf(k, n, p) == pytest.approx(stats.binom.sf(k - 1, n, p), rel=1e-10, abs=1e-300)
+
+
+def test_false_alarm_harness_counts_failures(backend: Any) -> None:
+    from refsde.testing import ConformanceError
+    from refsde_validation import false_alarms
+
+    def flaky(seed: int, alpha: float, be: Any) -> None:
+        if seed % 2:
+            raise ConformanceError("check_x", "property")
+
+    rows = false_alarms.run_false_alarms(4, (0.5,), backend, cases=[false_alarms.CASES[0], ("always_half", flaky)])
+    assert [r.failures for r in rows] == [rows[0].failures, 2]
+    assert rows[0].failures <= 4 and rows[1].expected == 2.0
+    assert "| always_half | 0.5 | 4 | 2 | 2 |" in false_alarms.format_markdown(rows)
