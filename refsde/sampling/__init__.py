@@ -2,6 +2,7 @@
 
 * :func:`sample_sde`: reverse-time SDE by Euler-Maruyama, reverse diffusion or ancestral sampling;
 * :func:`sample_pc`: predictor-corrector sampling (Langevin / annealed Langevin correctors);
+* :func:`langevin_corrector`: the corrector on its own, n Langevin steps at a fixed time t;
 * :func:`sample_ode`: probability-flow ODE by Euler, Heun or RK4;
 * :func:`sample_ddim`: DDIM (eta = 0: the first-order exponential integrator; eta > 0: stochastic);
 * :func:`sample_dpm_solver`, :func:`sample_dpm_solver_pp_2m`: DPM-Solver-1/2/3 and DPM-Solver++(2M);
@@ -22,12 +23,14 @@ from .dpm_solver import sample_dpm_solver, sample_dpm_solver_pp_2m
 from .edm import sample_edm_heun
 from .grid import time_grid
 from .info import SampleInfo
+from .langevin import langevin_corrector
 from .ode import sample_ode
 from .pc import sample_pc
 from .sde_sampler import sample_sde
 
 __all__ = [
     "SampleInfo",
+    "langevin_corrector",
     "sample_ddim",
     "sample_dpm_solver",
     "sample_dpm_solver_pp_2m",

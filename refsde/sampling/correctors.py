@@ -41,33 +41,43 @@ def _norms(xp: Any, a: Array) -> Array:
     return xp.sqrt(sum_non_batch(xp, a * a))
 
 
-def langevin(
-    ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_norm: bool, level: int
-) -> tuple[Array, Array]:
-    """One Langevin step with e = 2 alpha_i (snr ||z|| / ||s||)^2 (Song et al. 2021, Algs. 4-5)."""
+def langevin_update(score: Any, x: Array, t: Array, z: Array, snr: float, batch_norm: bool, alpha: Array | float) -> tuple[Array, Array]:
+    """One Langevin step with e = 2 alpha (snr ||z|| / ||s||)^2 (Song et al. 2021, Algs. 4-5)."""
     xp = namespace_of(x)
-    s = ctx.score(x, t)
+    s = score(x, t)
     s_norm, z_norm = _norms(xp, s), _norms(xp, z)
     if batch_norm:
         s_norm, z_norm = xp.mean(s_norm), xp.mean(z_norm)  # score_sde: batch means of the norms
     moving = s_norm > 0.0
     ratio = z_norm / xp.where(moving, s_norm, xp.ones_like(s_norm))
-    e = xp.where(moving, 2.0 * _alpha(ctx, level, x) * (snr * ratio) ** 2, xp.zeros_like(ratio))  # e = 2 alpha (snr |z|/|s|)^2
+    e = xp.where(moving, 2.0 * alpha * (snr * ratio) ** 2, xp.zeros_like(ratio))  # e = 2 alpha (snr |z|/|s|)^2
     e = batch_broadcast(e, x)
     mean = x + e * s  # Langevin drift step x + e grad log p_t
     return mean + xp.sqrt(2.0 * e) * z, mean  # plus sqrt(2 e) z
 
 
+def annealed_langevin_update(score: Any, sde: Any, x: Array, t: Array, z: Array, snr: float, alpha: Array | float) -> tuple[Array, Array]:
+    """One annealed Langevin step with e = 2 alpha (snr sigma_t)^2 (NCSN's annealed Langevin dynamics)."""
+    xp = namespace_of(x)
+    s = score(x, t)
+    sigma = sde.sigma(t)
+    e = 2.0 * alpha * (snr * sigma) ** 2  # e = 2 alpha (snr sigma_t)^2
+    mean = x + e * s  # Langevin drift step x + e grad log p_t
+    return mean + xp.sqrt(2.0 * e) * z, mean  # plus sqrt(2 e) z
+
+
+def langevin(
+    ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_norm: bool, level: int
+) -> tuple[Array, Array]:
+    """:func:`langevin_update` with alpha_i of chain level ``level``."""
+    return langevin_update(ctx.score, x, t, z, snr, batch_norm, _alpha(ctx, level, x))
+
+
 def annealed_langevin(
     ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_norm: bool, level: int
 ) -> tuple[Array, Array]:
-    """One annealed Langevin step with e = 2 alpha_i (snr sigma_t)^2 (NCSN's annealed Langevin dynamics)."""
-    xp = namespace_of(x)
-    s = ctx.score(x, t)
-    sigma = ctx.sde.sigma(t)
-    e = 2.0 * _alpha(ctx, level, x) * (snr * sigma) ** 2  # e = 2 alpha_i (snr sigma_t)^2
-    mean = x + e * s  # Langevin drift step x + e grad log p_t
-    return mean + xp.sqrt(2.0 * e) * z, mean  # plus sqrt(2 e) z
+    """:func:`annealed_langevin_update` with alpha_i of chain level ``level``."""
+    return annealed_langevin_update(ctx.score, ctx.sde, x, t, z, snr, _alpha(ctx, level, x))
 
 
 CORRECTORS: dict[str, Corrector] = {"langevin": langevin, "annealed_langevin": annealed_langevin}
@@ -82,4 +92,4 @@ def setup_corrector(name: Any, sde: Any, n_steps: int) -> Corrector:
     return CORRECTORS[name]
 
 
-__all__ = ["CORRECTORS", "annealed_langevin", "langevin", "setup_corrector"]
+__all__ = ["CORRECTORS", "annealed_langevin", "annealed_langevin_update", "langevin", "langevin_update", "setup_corrector"]
