@@ -96,7 +96,8 @@ def _corrector_case(kind: str) -> Case:
 
         ref = refsde.VPSDE() if kind == "VP" else refsde.VESDE()
         rng = refsde.make_rng(30_000 + seed, backend)
-        rt.check_corrector(lambda score_fn, x, t: langevin_corrector(score_fn, ref, x, t, rng=rng), ref, alpha=alpha, seed=seed, backend=backend)
+        rt.check_corrector(lambda score_fn, x, t: langevin_corrector(score_fn, ref, x, t, rng=rng)[0], ref, alpha=alpha, seed=seed,
+                           backend=backend)
 
     return (f"check_corrector[{kind}]", run)
 
