@@ -280,7 +280,7 @@ def test_score_with_wrong_shape_or_nan(run):
         ("pc", dict(predictor="euler")),
         ("pc", dict(corrector="ald")),
         ("pc", dict(order="both")),
-        ("ode", dict(method="rk45")),
+        ("ode", dict(method="rk23")),
     ],
 )
 def test_unknown_names(run, kw):

@@ -1,0 +1,125 @@
+"""The ODE state: a tuple of batch-first arrays of one namespace, dtype and device, and arithmetic on it.
+
+Shared by the fixed-step and adaptive solvers.  A coefficient ``c`` multiplying a state array is a Python
+float, a 0-d array or (per-sample steps) an array of shape (n,), broadcast against (n, *dims).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+from array_api_compat import device as device_of
+
+from .._arrays import Array, namespace_of
+
+State = tuple[Array, ...]
+
+
+def check_y0(y0: Any) -> tuple[State, bool, Any]:
+    """(state tuple, whether y0 was a single array, namespace); raises for bad shapes, dtypes or NaN/inf."""
+    single = not isinstance(y0, (tuple, list))
+    state = (y0,) if single else tuple(y0)
+    if not state:
+        raise ValueError("y0 must be an array or a non-empty tuple of arrays")
+    xp = namespace_of(*state)
+    if xp is None or any(isinstance(a, (int, float, bool)) for a in state):
+        raise TypeError("y0 must be an array or a tuple of arrays (Python scalars are not a state)")
+    dtype = state[0].dtype
+    for i, a in enumerate(state):
+        if not xp.isdtype(a.dtype, "real floating"):
+            raise TypeError(f"y0[{i}] must be a real floating array, got dtype {a.dtype}")
+        if a.dtype != dtype:
+            raise ValueError(f"all state arrays must share one dtype: y0[0] is {dtype}, y0[{i}] is {a.dtype}")
+        if a.ndim < 1:
+            raise ValueError(f"y0[{i}] must be batch-first with shape (n, ...), got shape ()")
+        if a.shape[0] != state[0].shape[0]:
+            raise ValueError(
+                f"all state arrays must share the batch size: y0[0] has {state[0].shape[0]}, y0[{i}] has {a.shape[0]}"
+            )
+    if not all_finite(xp, state):
+        raise ValueError("y0 contains NaN or inf")
+    return state, single, xp
+
+
+def all_finite(xp: Any, state: State) -> bool:
+    """Host bool: every entry of every state array is finite (one sync per array)."""
+    return all(bool(xp.all(xp.isfinite(a))) for a in state)
+
+
+def bcast(c: Any, x: Array) -> Any:
+    """A per-sample coefficient of shape (n,) reshaped to (n, 1, ..., 1) to broadcast against ``x``."""
+    if hasattr(c, "ndim") and c.ndim == 1 and x.ndim > 1:
+        xp = namespace_of(c)
+        return xp.reshape(c, (c.shape[0],) + (1,) * (x.ndim - 1))
+    return c
+
+
+def combine(ks: Sequence[State], coefs: Sequence[float]) -> State:
+    """sum_j coefs[j] ks[j], componentwise, skipping zero coefficients (at least one must be non-zero)."""
+    terms = [(c, k) for c, k in zip(coefs, ks) if c != 0.0]
+    out = []
+    for i in range(len(terms[0][1])):
+        acc = terms[0][0] * terms[0][1][i]
+        for c, k in terms[1:]:
+            acc = acc + c * k[i]
+        out.append(acc)
+    return tuple(out)
+
+
+def axpy(y: State, h: Any, k: State) -> State:
+    """y + h k componentwise; ``h`` a float, a 0-d array or per-sample (n,)."""
+    return tuple(a + bcast(h, a) * b for a, b in zip(y, k))
+
+
+def select(xp: Any, mask: Array, new: State, old: State) -> State:
+    """where(mask, new, old) componentwise; ``mask`` 0-d or per-sample (n,)."""
+    return tuple(xp.where(bcast(mask, a), a, b) for a, b in zip(new, old))
+
+
+def rms(xp: Any, state: State, per_sample: bool) -> Array:
+    """Root mean square over all components of all arrays (0-d), or per sample (shape (n,))."""
+    if per_sample:
+        total = None
+        count = 0
+        for a in state:
+            flat = xp.reshape(a, (a.shape[0], -1))
+            s = xp.sum(flat * flat, axis=1)
+            total = s if total is None else total + s
+            count += math.prod(a.shape[1:])
+    else:
+        total = None
+        count = 0
+        for a in state:
+            s = xp.sum(a * a)
+            total = s if total is None else total + s
+            count += math.prod(a.shape)
+    return xp.sqrt(total / count)  # RMS norm as scipy.integrate's common.norm
+
+
+def checked_fun(fun: Callable[..., Any], state: State, single: bool) -> Callable[[Array, State], State]:
+    """``fun`` called with the user's state layout (single array or tuple), its output checked for
+    arity and shapes (host metadata only, no sync) and cast to the state's dtype."""
+    shapes = [tuple(a.shape) for a in state]
+    xp = namespace_of(*state)
+    dtype = state[0].dtype
+
+    def call(t: Array, y: State) -> State:
+        out = fun(t, y[0] if single else y)
+        out = (out,) if single and not isinstance(out, (tuple, list)) else tuple(out)
+        if len(out) != len(shapes):
+            raise ValueError(f"fun returned {len(out)} arrays, expected {len(shapes)} (one per state array)")
+        fixed = []
+        for i, (d, shape) in enumerate(zip(out, shapes)):
+            if not hasattr(d, "shape") or tuple(d.shape) != shape:
+                got = tuple(d.shape) if hasattr(d, "shape") else type(d).__name__
+                raise ValueError(f"fun returned shape {got} for state array {i}, expected {shape}")
+            fixed.append(d if d.dtype == dtype else xp.astype(d, dtype))
+        return tuple(fixed)
+
+    return call
+
+
+def full(xp: Any, shape: tuple[int, ...], value: float, like: Array) -> Array:
+    """An array of ``shape`` filled with ``value`` in ``like``'s namespace, dtype and device."""
+    return xp.full(shape, value, dtype=like.dtype, device=device_of(like))

@@ -1,0 +1,209 @@
+"""Adaptive Dormand-Prince 5(4) with FSAL, step-size control and initial step exactly as
+``scipy.integrate.solve_ivp(method="RK45")``, written in the Array API so that it stays on the device.
+
+Step-size logic is array arithmetic: t and |h| are 0-d arrays (one step size for the batch,
+error_norm="batch") or arrays of shape (n,) (every sample has its own time and step, error_norm="sample";
+accepted samples advance, rejected ones retry, finished ones are frozen by masked ``where`` updates).
+The loop needs one host bool per ``sync_every`` step attempts: the "all done / non-finite / step too
+small" status, read with a single device -> host transfer.
+
+Error control (Hairer, Norsett & Wanner I, II.4; scipy ``rk.py``): err = h sum_j E_j K_j,
+||err|| = RMS of err / (atol + rtol max(|y_old|, |y_new|)); accept when ||err|| < 1; new |h| =
+|h| min(10, 0.9 ||err||^(-1/5)) after an acceptance (capped at 1 right after a rejection), else
+|h| max(0.2, 0.9 ||err||^(-1/5)).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .._arrays import Array
+from ._state import State, axpy, bcast, combine, full, rms, select
+
+SAFETY = 0.9
+MIN_FACTOR = 0.2
+MAX_FACTOR = 10.0
+ERROR_EXPONENT = -1.0 / 5.0  # -1 / (error estimator order 4 + 1)
+
+# Dormand-Prince 5(4) tableau (Dormand & Prince 1980), as scipy's RK45
+C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0)
+A = (
+    (),
+    (1 / 5,),
+    (3 / 40, 9 / 40),
+    (44 / 45, -56 / 15, 32 / 9),
+    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+)
+B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)
+E = (-71 / 57600, 0.0, 71 / 16695, -71 / 1920, 17253 / 339200, -22 / 525, 1 / 40)  # 5th minus 4th order weights
+
+Fun = Callable[[Array, State], State]
+
+
+def _scaled(d: State, scale: State) -> State:
+    """d / scale componentwise."""
+    return tuple(a / s for a, s in zip(d, scale))
+
+
+def select_initial_step(
+    xp: Any, fun: Fun, t0: Array, y0: State, f0: State, t1: float, direction: float, rtol: float, atol: float,
+    per_sample: bool,
+) -> Array:
+    """Initial |h| as scipy's ``select_initial_step`` (Hairer I, II.4), one per sample with per_sample."""
+    interval = xp.abs(t1 - t0)
+    scale = tuple(atol + xp.abs(a) * rtol for a in y0)
+    d0 = rms(xp, _scaled(y0, scale), per_sample)
+    d1 = rms(xp, _scaled(f0, scale), per_sample)
+    one = xp.ones_like(d1)
+    tiny = (d0 < 1e-5) | (d1 < 1e-5)
+    h0 = xp.where(tiny, 1e-6 * one, 0.01 * d0 / xp.where(tiny, one, d1))
+    h0 = xp.minimum(h0, interval)  # do not step past t1
+    y1 = axpy(y0, h0 * direction, f0)
+    f1 = fun(t0 + h0 * direction, y1)
+    d2 = rms(xp, _scaled(tuple(b - a for a, b in zip(f0, f1)), scale), per_sample) / h0
+    flat = (d1 <= 1e-15) & (d2 <= 1e-15)
+    dmax = xp.maximum(d1, d2)
+    h1 = xp.where(flat, xp.maximum(1e-6 * one, h0 * 1e-3), (0.01 / xp.where(flat, one, dmax)) ** (1.0 / 5.0))
+    return xp.minimum(xp.minimum(100.0 * h0, h1), interval)
+
+
+class _Status:
+    """Sticky device flags polled by the host loop."""
+
+    def __init__(self, xp: Any, t: Array) -> None:
+        false = t != t
+        self.bad = false  # non-finite error norm (NaN/inf in a stage or the new state)
+        self.small = false  # step size fell below 10 ulp of t
+        self.bad_t = t  # the time at which a sample first went bad
+
+
+def rk45(
+    xp: Any,
+    fun: Fun,
+    y: State,
+    t0: float,
+    t1: float,
+    *,
+    rtol: float,
+    atol: float,
+    per_sample: bool,
+    first_step: float | None,
+    max_steps: int,
+    sync_every: int,
+    tick: Callable[[], None],
+) -> tuple[State, dict[str, Any]]:
+    """Integrate y' = fun(t, y) from t0 to t1 (either order); returns (y1, bookkeeping dict).
+
+    Raises RuntimeError after ``max_steps`` step attempts or when the step size underflows, ValueError
+    when the error norm (so a stage or the state) is NaN/inf, naming the time.
+    """
+    like = y[0]
+    n = like.shape[0]
+    direction = 1.0 if t1 > t0 else -1.0
+    t = full(xp, (n,) if per_sample else (), t0, like)
+    nfe = 0
+    f = fun(t, y)
+    nfe += 1
+    if first_step is None:
+        h_abs = select_initial_step(xp, fun, t, y, f, t1, direction, rtol, atol, per_sample)
+        nfe += 1
+    else:
+        h_abs = full(xp, tuple(t.shape), first_step, like)
+    zero = xp.zeros_like(t)
+    rejected = t != t  # "step_rejected" of the current step (False at the start of every step)
+    n_acc, n_rej = zero, zero
+    status = _Status(xp, t)
+    toward = full(xp, tuple(t.shape), direction * float("inf"), like)
+    times, accepted_flags = [t], []
+    attempts = 0
+    while True:
+        if attempts % sync_every == 0:
+            # the one host sync per poll: bit 0 all done, bit 1 non-finite, bit 2 step too small
+            code = int(
+                xp.astype(xp.all(t == t1), xp.int32)
+                + 2 * xp.astype(xp.any(status.bad), xp.int32)
+                + 4 * xp.astype(xp.any(status.small), xp.int32)
+            )
+            if code & 2:
+                when = _first_bad(xp, status.bad, status.bad_t, direction)
+                raise ValueError(f"the ODE state became NaN or inf in a step starting at t = {when}")
+            if code & 4:
+                raise RuntimeError(
+                    "rk45: required step size fell below 10 ulp of t (the problem is too stiff or singular); "
+                    f"try larger rtol/atol (rtol={rtol}, atol={atol})"
+                )
+            if code & 1:
+                break
+        if attempts >= max_steps:
+            raise RuntimeError(
+                f"rk45 exceeded max_steps={max_steps} step attempts before reaching t1={t1}; "
+                "raise max_steps or loosen rtol/atol"
+            )
+        attempts += 1
+        tick()
+        active = t != t1
+        min_step = 10.0 * xp.abs(xp.nextafter(t, toward) - t)
+        h_abs = xp.where(rejected, h_abs, xp.maximum(h_abs, min_step))  # scipy clips |h| up at a step's start
+        small = active & (h_abs < min_step)
+        t_new = t + h_abs * direction
+        t_new = xp.where(direction * (t_new - t1) > 0, full(xp, tuple(t.shape), t1, like), t_new)  # land on t1
+        h = t_new - t
+        h_try = xp.abs(h)
+        # Dormand-Prince stages with FSAL: K[0] = f(t, y) from the previous accepted step
+        ks = [f]
+        for s in range(1, 6):
+            dy = combine(ks, A[s])
+            ks.append(fun(t + C[s] * h, tuple(a + d * bcast(h, d) for a, d in zip(y, dy))))
+        nfe += 5
+        y_new = axpy(y, h, combine(ks, B))
+        f_new = fun(t + h, y_new)
+        nfe += 1
+        ks.append(f_new)
+        err = tuple(e * bcast(h, e) for e in combine(ks, E))
+        scale = tuple(atol + xp.maximum(xp.abs(a), xp.abs(b)) * rtol for a, b in zip(y, y_new))
+        err_norm = rms(xp, _scaled(err, scale), per_sample)  # Hairer I (4.11): RMS of err / (atol + rtol max|y|)
+        bad = active & ~xp.isfinite(err_norm)
+        status.bad_t = xp.where(bad & ~status.bad, t, status.bad_t)
+        status.bad = status.bad | bad
+        status.small = status.small | small
+        accept = active & ~small & (err_norm < 1)
+        positive = xp.where(err_norm > 0, err_norm, xp.ones_like(err_norm))
+        power = SAFETY * positive**ERROR_EXPONENT
+        grow = xp.where(err_norm == 0, MAX_FACTOR * xp.ones_like(power), xp.minimum(power, MAX_FACTOR * xp.ones_like(power)))
+        grow = xp.where(rejected, xp.minimum(grow, xp.ones_like(grow)), grow)  # no growth right after a rejection
+        shrink = xp.maximum(power, MIN_FACTOR * xp.ones_like(power))
+        h_abs = xp.where(active, h_try * xp.where(accept, grow, shrink), h_abs)
+        rejected = xp.where(active, ~accept, rejected)
+        y = select(xp, accept, y_new, y)
+        f = select(xp, accept, f_new, f)  # FSAL: the last stage is the next step's first
+        t = xp.where(accept, t_new, t)
+        n_acc = n_acc + xp.astype(accept, t.dtype)
+        n_rej = n_rej + xp.astype(active & ~accept, t.dtype)
+        if not per_sample:
+            times.append(t)
+            accepted_flags.append(accept)
+    book: dict[str, Any] = {"nfe": nfe, "n_attempts": attempts}
+    if per_sample:
+        book["accepted_per_sample"] = xp.astype(n_acc, xp.int64)
+        book["rejected_per_sample"] = xp.astype(n_rej, xp.int64)
+        book["n_accepted"] = int(xp.max(n_acc))
+        book["n_rejected"] = int(xp.max(n_rej))
+        book["ts"] = None
+    else:
+        book["n_accepted"] = int(n_acc)
+        book["n_rejected"] = int(n_rej)
+        if accepted_flags:
+            keep = xp.stack([xp.ones_like(accepted_flags[0])] + accepted_flags)  # t0 and every accepted step's new time
+            book["ts"] = xp.stack(times)[keep]
+        else:
+            book["ts"] = xp.stack(times)
+    return y, book
+
+
+def _first_bad(xp: Any, bad: Array, bad_t: Array, direction: float) -> float:
+    """The earliest (in integration order) time at which a sample went bad, as a host float."""
+    if bad_t.ndim == 0:
+        return float(bad_t)
+    keyed = xp.where(bad, bad_t * direction, xp.full_like(bad_t, float("inf")))
+    return float(xp.min(keyed)) * direction
