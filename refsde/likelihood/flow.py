@@ -1,0 +1,84 @@
+"""The probability-flow ODE drift and its divergence, the right-hand side of the likelihood ODE.
+
+PF ODE (Song et al. 2021, eq. 13): dx/dt = F(x, t) = f(t) x - g(t)^2 s(x, t) / 2, so
+div_x F = D f(t) - g(t)^2 div_x s(x, t) / 2 with D = prod(x.shape[1:]).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .._arrays import Array, as_time, batch_broadcast, n_features, namespace_of
+from ._score import CountingScore
+from .divergence import exact_trace, hutchinson_estimates
+
+#: Names accepted for the divergence computation.
+DIVERGENCES = ("exact", "hutchinson")
+
+
+def _coefficients(sde: Any, x: Array, t: Array) -> tuple[Array, Array]:
+    """(f(t), g(t)^2), each 0-d or (n,) like ``t``."""
+    return sde.drift_coefficient(t), sde.diffusion_squared(t)
+
+
+def probability_flow_drift(sde: Any, score_fn: Callable[[Array, Any], Array], x: Array, t: Any) -> Array:
+    """F(x, t) = f(t) x - g(t)^2 score_fn(x, t) / 2 (Song et al. 2021, eq. 13), same shape as ``x``.
+
+    ``t`` is a float, a 0-d array or an array of shape (n,).
+    """
+    t = as_time(t, sde.T, like=x)  # x's namespace, dtype and device; ValueError outside [0, T]
+    f, g2 = _coefficients(sde, x, t)
+    return batch_broadcast(f, x) * x - 0.5 * batch_broadcast(g2, x) * score_fn(x, t)
+
+
+class ProbabilityFlow:
+    """F(x, t) and div_x F(x, t) for one likelihood computation (fixed probes, counted score calls).
+
+    ``divergence``: "exact" uses ``score.oracle_divergence`` when the score object has one, else D jvps
+    (:func:`exact_trace`); "hutchinson" averages v^T J_s v over ``probes`` (k, n, *dims).  Only the
+    score's Jacobian is estimated: the linear part f(t) I has the known trace D f(t), so Gaussian probes
+    do not add the noise term f(t) (|v|^2 - D) (for Rademacher probes |v|^2 = D and nothing changes).
+    """
+
+    def __init__(self, sde: Any, score: CountingScore, divergence: str, jvp: Any, probes: Array | None) -> None:
+        self.sde = sde
+        self.score = score
+        self.divergence = divergence
+        self.jvp = jvp
+        self.probes = probes
+        self.n_jvp = 0
+
+    @property
+    def uses_oracle(self) -> bool:
+        return self.divergence == "exact" and self.score.oracle_divergence is not None
+
+    def drift(self, x: Array, t: Array) -> Array:
+        """F(x, t) (one score evaluation)."""
+        return probability_flow_drift(self.sde, self.score, x, t)
+
+    def _jvp_fn(self, x: Array, t: Array) -> Callable[[Array], tuple[Array, Array]]:
+        def jvp_fn(v: Array) -> tuple[Array, Array]:
+            self.n_jvp += 1
+            return self.jvp(lambda z: self.score(z, t), x, v)
+
+        return jvp_fn
+
+    def score_and_divergence(self, x: Array, t: Array) -> tuple[Array, Array]:
+        """(s(x, t) like x, div_x s (n,)): exact (oracle or D jvps) or the Hutchinson mean."""
+        xp = namespace_of(x)
+        if self.uses_oracle:
+            return self.score(x, t), self.score.divergence(x, t)
+        if self.divergence == "exact":
+            return exact_trace(self._jvp_fn(x, t), x)
+        assert self.probes is not None
+        s, estimates = hutchinson_estimates(self._jvp_fn(x, t), self.probes)
+        return s, xp.mean(estimates, axis=0)
+
+    def drift_and_divergence(self, x: Array, t: Array) -> tuple[Array, Array]:
+        """(F(x, t) like x, div_x F(x, t) of shape (n,))."""
+        t = as_time(t, self.sde.T, like=x)
+        s, div_s = self.score_and_divergence(x, t)
+        f, g2 = _coefficients(self.sde, x, t)
+        drift = batch_broadcast(f, x) * x - 0.5 * batch_broadcast(g2, x) * s  # eq. 13
+        div = n_features(x) * f - 0.5 * g2 * div_s  # div F = D f(t) - g(t)^2 div s / 2
+        return drift, div + namespace_of(x).zeros_like(div_s)  # shape (n,) also when f, g2 are 0-d
