@@ -1,0 +1,192 @@
+"""Conformance check for Langevin-type correctors ``corrector_fn(score_fn, x, t) -> x'`` at a fixed time t.
+
+What is exactly checkable.  With the exact Gaussian score s(x) = -S_t^{-1} (x - mu_t), a Langevin step
+x' = x + e s(x) + sqrt(2 e) z is, in the standardized eigen-coordinates w = (Q^T x - mu) / sqrt(v_t),
+
+    w' = kappa w + c z,     kappa = 1 - e / v,   c^2 = 2 e / v          (per coordinate; z ~ N(0, 1))
+
+so, starting from x ~ p_t (w ~ N(0, 1)): the mean stays 0, Var(w') = kappa^2 + c^2 = 1 + (e/v)^2 (p_t is
+invariant up to O(step^2)), and the regression of w' on w recovers kappa (the drift, < 1: toward p_t) and
+the residual variance c^2, which must equal 2 (1 - kappa) ("fluctuation-dissipation": the noise matches
+the drift).  Any step of the form x' = a x + b s(x) + c z is identified by (kappa, c^2) per eigen-direction,
+since s(x) is affine in x with a different slope 1/v in each.  Bugs map to properties:
+
+* noise sqrt(e) instead of sqrt(2 e): rho = c^2 / (2 (1 - kappa)) = 1/2 -> fluctuation-dissipation;
+* flipped score sign: kappa = 1 + e/v > 1 and Var(w') = 1 + 4 e/v + ... -> invariance / drift;
+* a step 10x too large (e/v ~ 0.5-1): Var(w') - 1 = (e/v)^2 far outside the band -> invariance (variance);
+* a corrector that does not move: kappa = 1, c = 0 -> drift toward p_t.
+
+score_sde's step e = 2 alpha_i (snr ||z|| / ||s||)^2 depends on the sample; it concentrates only in high
+dimension (in d = 3, 1/||s||^2 is heavy-tailed and one step inflates the variance by 40-480%), so the data
+here have d = 32, where it gives rho within ~20% of 1 and Var(w') - 1 <= 5%.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _laws
+from ._inputs import dtype_name, from_numpy, host
+from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
+from ._sampler_setup import Ctx, check_probabilities, input_seed
+from .errors import ConformanceError
+from .report import CheckReport
+
+GROUP_NAMES = ("v small (lam 0.05)", "v large (lam 1)")
+
+
+def corrector_case() -> _laws.DataCase:
+    """d = 32, eigenvalues alternating 0.05 and 1 (two groups of 16), a fixed random rotation, mean
+    linspace(-1, 1, 32)."""
+    d = 32
+    Q, _ = np.linalg.qr(np.random.default_rng(1234).standard_normal((d, d)))
+    return _laws.DataCase(m=np.linspace(-1.0, 1.0, d), lam=np.where(np.arange(d) % 2 == 0, 0.05, 1.0), Q=Q)
+
+
+class _Tests:
+    """Records statistics and raises ConformanceError for one run of the corrector check."""
+
+    def __init__(self, ctx: Ctx, z_c: float, where: str) -> None:
+        self.ctx, self.z_c, self.where = ctx, z_c, where
+        self.stats: dict[str, float] = {}
+        self.thresholds: dict[str, float] = {}
+
+    def record(self, key: str, value: float, prop: str, **fail: Any) -> None:
+        self.stats[key], self.thresholds[key] = value, self.z_c
+        if not value <= self.z_c:
+            raise ConformanceError(
+                self.ctx.check, prop, statistic=value, threshold=self.z_c, reference=self.ctx.reference, **fail
+            )
+
+    def variance(self, g: str, w2: np.ndarray, a: float) -> None:
+        """Pooled centered sum of squares of the group ~ Var(w') chi-square(k); band [1 - a, 1 + a]."""
+        c = w2 - w2.mean(axis=0)
+        k = w2.shape[1] * (w2.shape[0] - 1)
+        q = float(np.sum(c * c))
+        z = max(chi2_wilson_hilferty_z(q / (1.0 + a), k), -chi2_wilson_hilferty_z(q / (1.0 - a), k))
+        self.stats[f"invariance (variance), {g}: Var(w') - 1"] = q / k - 1.0
+        self.record(
+            f"invariance (variance), {g}: z at the band edge", z, "invariance of p_t (variance)",
+            input=f"{self.where}, group {g}", expected=f"Var(w') = 1 +- {a}", got=f"{q / k:.6g}",
+            statistic_name="z (chi-square, Wilson-Hilferty, at the band edge)",
+        )
+
+    def mean(self, w2: np.ndarray, a: float, y: np.ndarray, mu: np.ndarray) -> None:
+        """Per coordinate |mean(w')| sqrt(n / (1 + a)) (the variance at most 1 + a after the variance test)."""
+        zm = np.abs(w2.mean(axis=0)) * math.sqrt(w2.shape[0] / (1.0 + a))
+        j = int(np.argmax(zm))
+        self.record(
+            "invariance (mean): max |z|", float(zm[j]), "invariance of p_t (mean)",
+            input=f"{self.where}, eigen-direction {j}", expected=f"{mu[j]:.6g}", got=f"{y[:, j].mean():.6g}",
+            statistic_name="|z|",
+        )
+
+    def drift_and_noise(self, g: str, w: np.ndarray, w2: np.ndarray, b: float) -> None:
+        """Regression w' = kappa w + residual, pooled over the group; kappa <= 1 and rho in [1/(1+b), 1+b]."""
+        sxx = float(np.sum(w * w))
+        kappa = float(np.sum(w * w2)) / sxx
+        resid = w2 - kappa * w
+        c2 = float(np.sum(resid * resid)) / (resid.size - 1)
+        se_k = math.sqrt(c2 / sxx)
+        zk = (kappa - 1.0) / se_k if se_k > 0 else (-math.inf if kappa < 1.0 else math.inf)
+        self.stats[f"drift toward p_t, {g}: e / v = 1 - kappa"] = 1.0 - kappa
+        self.record(
+            f"drift toward p_t, {g}: (kappa - 1) / se", zk, "drift toward p_t",
+            input=f"{self.where}, group {g}", expected="kappa = 1 - e/v < 1 (regression slope of w' on w)",
+            got=f"kappa = {kappa:.6g}, residual variance {c2:.3g}", statistic_name="z",
+            note="a flipped score sign gives kappa = 1 + e/v; a corrector that does not move kappa = 1, c = 0",
+        )
+        # rho = c^2 / (2 (1 - kappa)); delta-method se of log rho from se(c^2)/c^2 = sqrt(2/m), se(kappa)
+        rho = c2 / (2.0 * (1.0 - kappa)) if kappa < 1.0 else math.nan
+        se_log = math.sqrt(2.0 / resid.size + (se_k / (1.0 - kappa)) ** 2) if kappa < 1.0 else math.inf
+        excess = (abs(math.log(rho)) - math.log1p(b)) / se_log if rho > 0 else math.inf
+        self.stats[f"fluctuation-dissipation, {g}: rho = c^2 / (2 e/v)"] = rho
+        self.record(
+            f"fluctuation-dissipation, {g}: (|log rho| - log(1 + b)) / se", excess,
+            "fluctuation-dissipation (noise variance 2 e)", input=f"{self.where}, group {g}",
+            expected=f"rho = c^2 / (2 (1 - kappa)) = 1 (band x/ {1 + b})",
+            got=f"rho = {rho:.6g} (kappa = {kappa:.6g}, c^2 = {c2:.6g})",
+            statistic_name="z of |log rho| beyond the band", note="noise sqrt(e) instead of sqrt(2 e) gives rho = 1/2",
+        )
+
+
+def check_corrector(
+    corrector_fn: Callable[[Any, Any, float], Any],
+    ref: Any,
+    *,
+    t: float | None = None,
+    alpha: float = 1e-6,
+    seed: int = 0,
+    backend: Any = None,
+    dtype: Any = None,
+    n: int = 20000,
+    invariance_rtol: float = 0.1,
+    fd_rtol: float = 0.5,
+) -> CheckReport:
+    """Check a Langevin-type corrector ``corrector_fn(score_fn, x, t) -> x'`` (one call, t a Python float).
+
+    The check draws n samples x ~ p_t exactly (data :func:`corrector_case`; default t = 0.1 T, where the two
+    eigenvalue groups have the most different v_t on VP / sub-VP / VE) and calls the corrector once.  Per
+    eigenvalue group g (16 coordinates pooled), with the notation of the module docstring:
+
+    * "invariance of p_t (variance)": Var(w') in [1 - a, 1 + a], a = ``invariance_rtol`` (0.1 admits e/v up to
+      ~0.3): chi-square band test, two one-sided Wilson-Hilferty z at the band edges;
+    * "invariance of p_t (mean)": per coordinate mean(w') = 0 (exact for any step symmetric in x - mu_t);
+    * "drift toward p_t": kappa_g <= 1, one-sided z with se(kappa) from the regression;
+    * "fluctuation-dissipation": rho_g = c_g^2 / (2 (1 - kappa_g)) in [1 / (1 + b), 1 + b], b = ``fd_rtol``,
+      z of |log rho_g| beyond log(1 + b) with a delta-method standard error (an approximate test).
+
+    False-alarm probability <= ``alpha`` (Bonferroni over the 2 + 32 + 2 + 2 tests, alpha / 38 each), over the
+    check's x and the candidate's noise; the band tests bound it anywhere inside their bands.  The report gives
+    kappa, rho and Var(w') - 1 per group and the detectable variance change and mean offset.
+    """
+    name = "check_corrector"
+    check_probabilities(alpha=alpha)
+    T = float(ref.T)
+    t = 0.1 * T if t is None else float(t)
+    if not 0.0 < t <= T:
+        raise ValueError(f"t must lie in (0, T] = (0, {T}], got {t}")
+    n = int(n)
+    if n < 16:
+        raise ValueError(f"n must be >= 16, got {n}")
+    if not (0.0 < invariance_rtol < 1.0 and fd_rtol > 0.0):
+        raise ValueError(f"need 0 < invariance_rtol < 1 and fd_rtol > 0, got {invariance_rtol!r}, {fd_rtol!r}")
+    ctx = Ctx(name, ref, backend, dtype, corrector_case())
+    case, d = ctx.case, ctx.case.d
+    sc = _laws.schedule(ref, np.array([t]))
+    v = _laws.variances(case, sc["alpha"], sc["sigma2"])[0]
+    mu = sc["alpha"][0] * case.mt
+    w = np.random.default_rng(input_seed(seed)).standard_normal((n, d))
+    x = from_numpy(ctx.backend, ((mu + np.sqrt(v) * w) @ case.Q.T).astype(ctx.np_dtype), ctx.dtype)
+    w = (host(ctx.backend, x) @ case.Q - mu) / np.sqrt(v)  # the rounded input, standardized
+    y = ctx.output(corrector_fn(ctx.score_fn, x, t), n, "corrector output")
+    w2 = (y - mu) / np.sqrt(v)
+    z_c = z_two_sided(alpha / (2 + d + 2 + 2))
+    tests = _Tests(ctx, z_c, f"{n} samples x ~ p_t at t = {t}")
+    groups = dict(zip(GROUP_NAMES, (np.arange(0, d, 2), np.arange(1, d, 2))))
+    for g, idx in groups.items():
+        tests.variance(g, w2[:, idx], invariance_rtol)
+    tests.mean(w2, invariance_rtol, y, mu)
+    for g, idx in groups.items():
+        tests.drift_and_noise(g, w[:, idx], w2[:, idx], fd_rtol)
+    z = z_c + norm_isf(0.01)
+    k = (d // 2) * (n - 1)
+    detectable = {
+        "Var(w') - 1 beyond the band (power 0.99)": math.expm1(math.log1p(invariance_rtol) + z * math.sqrt(2.0 / k)),
+        "mean offset / std of one eigen-direction (power 0.99)": z * math.sqrt((1.0 + invariance_rtol) / n),
+    }
+    return CheckReport(
+        check=name, reference=ctx.reference,
+        properties=("invariance of p_t (variance)", "invariance of p_t (mean)", "drift toward p_t",
+                    "fluctuation-dissipation"),
+        n=n, statistics=tests.stats, thresholds=tests.thresholds, passed=True, alpha=alpha, power=0.99,
+        detectable=detectable, backend=ctx.backend.name, dtype=dtype_name(ctx.backend, ctx.dtype),
+        notes=(f"one corrector step at t = {t} from x ~ p_t",
+               "false-alarm rate alpha is over the check's x and the candidate's noise"),
+    )
+
+
+__all__ = ["check_corrector", "corrector_case"]
