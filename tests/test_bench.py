@@ -1,0 +1,92 @@
+"""Smoke and correctness tests of the benchmark harness (validation/bench*.py); no timing is asserted.
+
+* The interleaving and the ratio statistics are checked with a fake clock (exact expected values).
+* The hand-written baseline loops must compute what refsde's samplers compute (same grid, same noise
+  stream): otherwise the benchmark would compare different work.  Expected agreement is to rounding.
+* One tiny end-to-end run writes a BENCH.md with every section's table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+
+import refsde
+from refsde_validation import bench, bench_memory, bench_timing
+from refsde_validation.bench_samplers import gaussian_score, linear_score, sampler_pairs, vp_sde
+
+# no end-to-end likelihood (tests/test_likelihood*.py cover it) and no validation-suite run: keeps this fast
+TINY = bench.BenchConfig("tiny", ((6, 2),), 25, 1, (2,), 3, 1, (2, 3), 2, 1, (), (8, 3), (8, 2), (3, 6), 1,
+                         time_suite=False)
+
+
+def test_quartiles_linear_interpolation() -> None:
+    # positions p (len - 1): [1..5] -> 2 and 4 exactly; [1..4] -> 1 + 0.75 = 1.75 and 3 + 0.25 = 3.25
+    assert bench_timing.quartiles([5.0, 1.0, 3.0, 2.0, 4.0]) == (2.0, 4.0)
+    assert bench_timing.quartiles([4.0, 1.0, 3.0, 2.0]) == (1.75, 3.25)
+    assert bench_timing.quartiles([7.0]) == (7.0, 7.0)
+
+
+def test_compare_interleaves_and_divides(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+    calls: list[str] = []
+    monkeypatch.setattr(bench_timing.time, "perf_counter", lambda: clock[0])
+
+    def make(name: str, cost: float) -> Any:
+        def fn() -> str:
+            calls.append(name)
+            clock[0] += cost
+            return name
+
+        return fn
+
+    cmp = bench_timing.compare("fake", make("A", 3.0), make("B", 1.5), repeats=3)
+    assert calls == ["A", "B", "A", "B", "B", "A", "A", "B"]  # warm-up A B, then AB, BA, AB
+    assert cmp.times_a == (3.0, 3.0, 3.0) and cmp.times_b == (1.5, 1.5, 1.5)
+    assert cmp.median_ratio == 2.0 and cmp.ratio_iqr == (2.0, 2.0)
+    with pytest.raises(ValueError):
+        bench_timing.compare("fake", make("A", 1.0), make("B", 1.0), repeats=0)
+
+
+@pytest.mark.parametrize("score_name", ["linear", "gaussian"])
+def test_baseline_loops_do_the_same_work_as_refsde(backend: Any, score_name: str) -> None:
+    sde = vp_sde()
+    x_T = sde.prior_sample((5, 3), refsde.make_rng(7, backend), dtype=backend.xp.float64)
+    score = linear_score if score_name == "linear" else gaussian_score(backend, 3)
+    for name, (ours, theirs) in sampler_pairs(score, sde, x_T, 25).items():  # PC on a VPSDE needs > 20 steps
+        a, b = backend.to_numpy(ours()), backend.to_numpy(theirs())
+        assert np.all(np.isfinite(a)), name
+        # same grid, coefficients and noise: equal up to float64 rounding of the coefficients
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, err_msg=name)
+        assert np.max(np.abs(a - backend.to_numpy(x_T))) > 1e-3, name  # the samplers did move x
+
+
+def test_tiny_run_writes_every_table(backend: Any, tmp_path: Any) -> None:
+    # memory is measured in child processes; a child importing torch takes seconds, so numpy-like only
+    traced = backend.name in bench_memory.TRACED
+    config = dataclasses.replace(TINY, measure_memory=traced)
+    text, ok = bench.bench_backend(backend.name, config, str(tmp_path), log=lambda s: None)
+    assert ok, text
+    assert (tmp_path / "BENCH.md").read_text(encoding="utf-8") == text
+    for heading in ("## 1. Samplers", "## 2. ODE log-likelihood", "## 3. Exact divergence", "## 4. Peak memory",
+                    "## 5. Import time"):
+        assert heading in text
+    assert "| sampler | (n, d) | score |" in text
+    assert "| d | n | method | time / evaluation |" in text
+    assert ("| work | (n, d) | steps | peak |" in text) == traced
+    assert "heavy modules imported: none" in text
+    assert "ERROR" not in text
+    # 3 samplers x 2 scores x 1 size rows
+    assert sum(1 for line in text.splitlines() if line.startswith("| euler_maruyama")) == 2
+
+
+def test_default_backends_and_out_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert bench.default_backends("torch") == ["torch"]
+    monkeypatch.setenv("REFSDE_BACKEND", "array_api_strict")
+    assert bench.default_backends(None) == ["array_api_strict"]
+    monkeypatch.delenv("REFSDE_BACKEND")
+    assert bench.default_backends(None)[0] == "numpy"
+    assert bench.default_out_dir("numpy").replace("\\", "/").endswith("backends/numpy")

@@ -1,0 +1,144 @@
+"""Benchmark 2: ODE log-likelihood, refsde's on-device RK45 against scipy's solve_ivp(RK45).
+
+Data N(0, diag(linspace(0.5, 2, d))) under the VP-SDE (beta_min = 0.1, beta_max = 20); n points drawn
+from it; log p_eps(x) at eps = 1e-5 with rtol = atol = 1e-5 and the exact divergence (the oracle's
+analytic ``divergence``, so both sides do the same work per drift evaluation).
+
+* refsde: ``refsde.likelihood.log_likelihood(score, sde, x, eps, divergence="exact", method="rk45", ...)``.
+* baseline (score_sde's approach): ``scipy.integrate.solve_ivp(method="RK45")`` on the flat float64 NumPy
+  state [x.ravel(), delta]; every drift evaluation converts the state to the backend (its dtype, device),
+  evaluates F = f x - g^2 s / 2 and div F = d f - g^2 div s / 2 there and converts back.  The change of
+  variables gives log p_eps(x) = log N(x_T; 0, I) + int_eps^T div F dt (Song et al. 2021, eq. 39).
+
+The points x are drawn from N(0, I).  Reported: drift evaluations of both solvers (refsde's solver count, and refsde's ``info.nfe``), median wall
+time ratio refsde / scipy over interleaved repeats, |log p_refsde - log p_scipy| and both sides' error
+against the closed form log p_eps = ``score.log_prob(x, eps)`` (max over the n points), and the "score
+floor": the time of scipy's nfev evaluations of score and divergence alone, which no solver can beat
+(what each side spends above it is solver, conversion and bookkeeping overhead).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+from .bench_samplers import SEED, gaussian_score, vp_sde
+import statistics
+
+from .bench_timing import Comparison, compare, time_once
+
+EPS = 1e-5
+TOL = 1e-5
+NFE_TARGET = "<= scipy"
+TIME_TARGET = 0.5
+
+
+class BenchSkipped(Exception):
+    """A benchmark that cannot run here (the message says why)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LikelihoodRow:
+    d: int
+    n: int
+    nfe_refsde: int | None
+    score_nfe_refsde: int | None
+    nfe_scipy: int
+    comparison: Comparison
+    max_abs_delta: float
+    err_refsde: float
+    err_scipy: float
+    floor_seconds: float  # nfe_scipy evaluations of (score, score.divergence) alone: no solver can beat it
+
+
+def import_log_likelihood() -> Callable[..., Any]:
+    """``refsde.likelihood.log_likelihood`` or :class:`BenchSkipped` naming why it is unavailable."""
+    try:
+        from refsde.likelihood import log_likelihood
+    except ImportError as exc:
+        raise BenchSkipped(f"refsde.likelihood.log_likelihood is not importable yet ({exc})") from exc
+    return log_likelihood
+
+
+def solver_nfe(info: Any) -> int | None:
+    """The ODE solver's drift-evaluation count inside a likelihood info object, if it exposes one."""
+    for name in ("solver_info", "solver", "ode_info", "ode"):
+        sub = getattr(info, name, None)
+        if sub is not None and hasattr(sub, "nfe"):
+            return int(sub.nfe)
+    return None
+
+
+def scipy_log_likelihood(score: Any, sde: Any, x: Any, backend: Any) -> tuple[Any, int]:
+    """log p_eps(x) (NumPy (n,)) and scipy's nfev, by solve_ivp(RK45) on the flat float64 augmented state."""
+    import numpy as np
+    from scipy.integrate import solve_ivp
+
+    n, d = int(x.shape[0]), int(x.shape[1])
+    dtype = x.dtype
+    b0, b1, T = sde.beta_min, sde.beta_max, sde.T
+
+    def fun(t: float, y: Any) -> Any:
+        beta = b0 + (t / T) * (b1 - b0)  # linear VP schedule beta(t)
+        xt = backend.asarray(np.reshape(y[: n * d], (n, d)), dtype=dtype)
+        t_arr = backend.asarray(float(t), dtype=dtype)
+        drift = (-0.5 * beta) * xt - (0.5 * beta) * score(xt, t_arr)  # PF ODE drift (Song et al. eq. 13)
+        div = (-0.5 * beta) * d - (0.5 * beta) * score.divergence(xt, t_arr)  # div F = d f - g^2 div s / 2
+        return np.concatenate([np.ravel(backend.to_numpy(drift)), backend.to_numpy(div)]).astype(np.float64)
+
+    y0 = np.concatenate([np.ravel(backend.to_numpy(x)).astype(np.float64), np.zeros(n)])
+    sol = solve_ivp(fun, (EPS, T), y0, method="RK45", rtol=TOL, atol=TOL)
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp failed: {sol.message}")
+    z = sol.y[: n * d, -1].reshape(n, d)
+    prior = -0.5 * np.sum(z * z, axis=1) - 0.5 * d * math.log(2.0 * math.pi)  # log N(z; 0, I)
+    return prior + sol.y[n * d :, -1], int(sol.nfev)
+
+
+def run_likelihood_benchmarks(
+    backend: Any, dims: list[int], n: int, repeats: int, log: Callable[[str], None] = print
+) -> list[LikelihoodRow]:
+    """One row per d; raises :class:`BenchSkipped` when refsde.likelihood or scipy is missing."""
+    log_likelihood = import_log_likelihood()
+    try:
+        import scipy.integrate  # noqa: F401
+    except ImportError as exc:
+        raise BenchSkipped(f"scipy is not installed ({exc})") from exc
+    import numpy as np
+
+    from refsde import make_rng
+
+    sde = vp_sde()
+    rows: list[LikelihoodRow] = []
+    for d in dims:
+        score = gaussian_score(backend, d)
+        x = score.sde.prior_sample((n, d), make_rng(SEED + d, backend), dtype=backend.default_dtype)
+        exact = backend.to_numpy(score.log_prob(x, EPS))
+
+        def ours() -> Any:
+            return log_likelihood(score, sde, x, eps=EPS, divergence="exact", method="rk45", rtol=TOL, atol=TOL)
+
+        def theirs() -> Any:
+            return scipy_log_likelihood(score, sde, x, backend)
+
+        (log_p, info), (log_p_sp, nfev) = ours(), theirs()
+        log_p = np.asarray(backend.to_numpy(log_p), dtype=np.float64)
+        cmp = compare(f"log_likelihood d={d}", ours, theirs, repeats)
+        t_mid = backend.asarray(0.5, dtype=backend.default_dtype)
+
+        def floor() -> Any:
+            for _ in range(nfev):
+                out = (score(x, t_mid), score.divergence(x, t_mid))
+            return out
+
+        floor_s = statistics.median(time_once(floor)[0] for _ in range(repeats))
+        row = LikelihoodRow(
+            d, n, solver_nfe(info), getattr(info, "nfe", None), nfev, cmp,
+            float(np.max(np.abs(log_p - log_p_sp))), float(np.max(np.abs(log_p - exact))),
+            float(np.max(np.abs(log_p_sp - exact))), floor_s,
+        )
+        rows.append(row)
+        log(f"  log_likelihood d={d:<5d} n={n} nfe {row.nfe_refsde} vs scipy {nfev}, time ratio "
+            f"{cmp.median_ratio:.3f} ({cmp.median_a:.3f} s / {cmp.median_b:.3f} s, score floor {floor_s:.3f} s), |dlogp| {row.max_abs_delta:.1e}, err {row.err_refsde:.1e} / {row.err_scipy:.1e}")
+    return rows
