@@ -9,13 +9,53 @@
 >>> report.passed
 True
 
+The machinery checks take your sampler, corrector, loss or likelihood and call it with the exact score of
+data the check chooses (Gaussian or Gaussian mixture):
+
+* :func:`check_sde_sampler` / :func:`check_ode_sampler`: ``sampler_fn(score_fn, x_T, n_steps) -> x`` at t = eps;
+* :func:`check_corrector`: ``corrector_fn(score_fn, x, t) -> x'`` (Langevin-type steps at a fixed float t);
+* :func:`check_dsm_loss`: ``loss_fn(score_fn, x0) -> scalar`` (the continuous DSM objective);
+* :func:`check_log_likelihood`: ``loglik_fn(score_fn, x0) -> (n,)`` log p in nats.
+
+Hypothesis strategies (SDEs, times, Gaussian / mixture data) are in :mod:`refsde.testing.strategies`
+(imported on first use: it needs hypothesis); the pytest plugin (``--refsde-backend``, fixtures
+``refsde_backend`` and ``xp``) is :mod:`refsde.testing.pytest_plugin`.
+
 A failing check raises :class:`ConformanceError` (an ``AssertionError``) naming the property, the worst
 input, the expected and observed values and the statistic against its threshold; a passing one
 returns a :class:`CheckReport`.  Tolerances and test design: :mod:`refsde.testing.checks`.
 """
 
+from typing import Any
+
+from .check_corrector import check_corrector
+from .check_likelihood import check_log_likelihood
+from .check_loss import check_dsm_loss
+from .check_samplers import check_ode_sampler, check_sde_sampler
 from .checks import check_coefficients, check_marginal, check_prior, prior_sample_size
 from .errors import ConformanceError
 from .report import CheckReport
 
-__all__ = ["CheckReport", "ConformanceError", "check_coefficients", "check_marginal", "check_prior", "prior_sample_size"]
+__all__ = [
+    "CheckReport",
+    "ConformanceError",
+    "check_coefficients",
+    "check_corrector",
+    "check_dsm_loss",
+    "check_log_likelihood",
+    "check_marginal",
+    "check_ode_sampler",
+    "check_prior",
+    "check_sde_sampler",
+    "prior_sample_size",
+    "strategies",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # strategies needs hypothesis (the `test` extra): import it only when asked for
+    if name == "strategies":
+        import importlib
+
+        return importlib.import_module(".strategies", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
