@@ -73,15 +73,19 @@ def load_impl(spec: str) -> Any:
 
 
 def _outcome_from_report(report: Any) -> Outcome:
-    """PASS row: the statistic/threshold pair with the largest ratio (the tightest comparison)."""
+    """PASS row: the statistic/threshold pair with the largest signed ratio (the tightest comparison).
+
+    Every check passes when statistic <= threshold; some statistics are signed (one-sided z values far
+    below their threshold), so the ratio keeps its sign: |statistic| would turn a deep pass into a FAIL.
+    """
     best: tuple[float, float, float, str] = (-math.inf, math.nan, math.nan, "")
     for key, value in report.statistics.items():
         thr = report.thresholds.get(key)
         if thr is None or not math.isfinite(float(thr)) or float(thr) <= 0:
             continue
-        ratio = abs(float(value)) / float(thr)
+        ratio = float(value) / float(thr)
         if ratio > best[0]:
-            best = (ratio, abs(float(value)), float(thr), key)
+            best = (ratio, float(value), float(thr), key)
     if best[3] == "":  # no thresholded statistic: report pass as 0 <= 1
         return Outcome(0.0, 1.0, f"{report.check}: passed ({', '.join(report.properties)})")
     return Outcome(best[1], best[2], f"tightest: {best[3]}")

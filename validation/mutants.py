@@ -8,6 +8,11 @@ check on every mutant and records which ones fail; a mutant is *caught* when its
 The companion :data:`CONTROLS` are the same implementations without the bug: every check must pass
 them, so a catch is not a check that fails everything.
 
+The SDE / marginal / prior mutants are below; the machinery ones (reverse-SDE and PF-ODE samplers, Langevin
+corrector, DSM loss, log-likelihood) are in :mod:`refsde_validation.mutants_machinery`, loaded into
+``MUTANTS`` and ``CONTROLS`` at import.  A check *catches* a mutant when it raises ConformanceError (the
+checks are called directly with the ``--impl`` attributes and ``check_options``).
+
 All candidates use the caller's array namespace (array-api-compat), so the catalogue runs on every
 backend.  ``python -m refsde_validation.mutants [--backend B] [--markdown]`` prints the table.
 """
@@ -22,15 +27,10 @@ from typing import Any, Callable
 
 from array_api_compat import array_namespace
 
+from .mutant_base import B0, B1, S0, S1, VE_PRIOR_STD, Mutant
+from .mutant_base import ref_sde as _ref
+
 __all__ = ["CONTROLS", "MUTANTS", "Mutant", "MutantResult", "extend", "format_markdown", "run_controls", "run_mutants"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Mutant:
-    name: str
-    bug: str  # one line: what is wrong
-    intended: str  # the refsde.testing check that must catch it, e.g. "check_coefficients"
-    build: Callable[[], SimpleNamespace]  # the implementation (attributes as for --impl, with .reference)
 
 
 @dataclasses.dataclass
@@ -49,8 +49,6 @@ class MutantResult:
 # --------------------------------------------------------------------------------------------------
 # independent closed forms (Song et al. 2021, eqs. 9, 11, 29-33), written here for the candidates
 # --------------------------------------------------------------------------------------------------
-B0, B1 = 0.1, 20.0  # VP / sub-VP beta_min, beta_max, T = 1
-S0, S1 = 0.01, 50.0  # VE sigma_min, sigma_max
 
 
 def _t_like(t: Any, x: Any) -> Any:
@@ -144,27 +142,9 @@ def _prior_logp(std: float, *, const: bool = True, reduce: str = "sum", square_s
 # --------------------------------------------------------------------------------------------------
 # implementations: the correct ones (controls) and the catalogue of single-bug mutants
 # --------------------------------------------------------------------------------------------------
-def _ref(kind: str) -> Any:
-    import refsde
-
-    if kind == "vp":
-        return refsde.VPSDE(beta_min=B0, beta_max=B1)
-    if kind == "subvp":
-        return refsde.SubVPSDE(beta_min=B0, beta_max=B1)
-    if kind == "ve":
-        return refsde.VESDE(sigma_min=S0, sigma_max=S1)
-    if kind == "ve_score_sde":
-        return refsde.VESDE(sigma_min=S0, sigma_max=S1, convention="score_sde")
-    raise ValueError(kind)
-
-
 def _impl(kind: str, **attrs: Any) -> Callable[[], SimpleNamespace]:
     return lambda: SimpleNamespace(reference=_ref(kind), **attrs)
 
-
-# The VE prior under the exact convention is the law of x_T given x_0 = 0: std sqrt(sigma_max^2 - sigma_min^2)
-# = sigma_min sqrt(expm1(2 log(sigma_max / sigma_min))) (README convention table); score_sde: sigma_max.
-VE_PRIOR_STD = S0 * math.sqrt(math.expm1(2.0 * math.log(S1 / S0)))
 
 CONTROLS: dict[str, Callable[[], SimpleNamespace]] = {
     "vp": _impl("vp", sde_fn=_vp_sde, marginal_fn=_vp_marginal, prior_sample_fn=_prior_sampler(1.0), prior_logp_fn=_prior_logp(1.0)),
@@ -223,13 +203,33 @@ def extend(mutants: list[Mutant]) -> None:
 
 
 def _run_impl(obj: SimpleNamespace, backend: Any, seed: int) -> dict[str, tuple[str, str]]:
-    """{check name: (verdict, message)} for every check of ``obj``."""
-    from .impl import impl_checks
-    from .runner import run_checks
+    """{check name: (verdict, message)} for every check of ``obj`` (the ``--impl`` attribute layout).
 
-    out = {}
-    for check, res in zip(impl_checks(obj), run_checks(impl_checks(obj), backend, seed)):
-        out["check_" + check.name.removeprefix("impl.")] = (res.verdict, res.detail)
+    The refsde.testing checks are called directly with the attributes and ``check_options`` of
+    :mod:`refsde_validation.impl`: FAIL means the check raised ConformanceError, ERROR any other exception,
+    SKIP a missing attribute or check.  The verdict does not go through ``--impl``'s row statistics (which
+    turn a report into statistic / threshold and are tested on their own in tests/test_mutants_machinery.py).
+    """
+    from refsde import testing as rt
+
+    from .impl import IMPL_ATTRIBUTES
+
+    options_all = getattr(obj, "check_options", None) or {}
+    out: dict[str, tuple[str, str]] = {}
+    for attrs, check_name in IMPL_ATTRIBUTES:
+        check = getattr(rt, check_name, None)
+        if check is None or not all(hasattr(obj, a) for a in attrs):
+            out[check_name] = ("SKIP", "no such check" if check is None else f"no attribute {' / '.join(attrs)}")
+            continue
+        kwargs = {"backend": backend, "seed": seed, **dict(options_all.get(attrs[0], {}) or {})}
+        try:
+            check(*(getattr(obj, a) for a in attrs), obj.reference, **kwargs)
+        except rt.ConformanceError as err:
+            out[check_name] = ("FAIL", str(err))
+        except Exception as exc:  # noqa: BLE001 - a bug of the candidate or the harness, reported as ERROR
+            out[check_name] = ("ERROR", f"{type(exc).__name__}: {exc}")
+        else:
+            out[check_name] = ("PASS", "")
     return out
 
 
@@ -273,6 +273,20 @@ def format_markdown(results: list[MutantResult]) -> str:
     lines.append("")
     lines.append(f"{n_caught} of {len(results)} mutants caught by their intended check.")
     return "\n".join(lines)
+
+
+def _load_catalogues() -> None:
+    """The machinery mutants (samplers, corrector, DSM loss, likelihood) and their controls."""
+    from .mutants_machinery import MACHINERY_CONTROLS, MACHINERY_MUTANTS
+
+    extend(MACHINERY_MUTANTS)
+    for name, build in MACHINERY_CONTROLS.items():
+        if name in CONTROLS:
+            raise ValueError(f"duplicate control {name!r}")
+        CONTROLS[name] = build
+
+
+_load_catalogues()
 
 
 def main(argv: list[str] | None = None) -> int:

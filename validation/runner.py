@@ -141,7 +141,7 @@ def all_checks() -> list[Check]:
     """The registered checks (importing the check modules on first use)."""
     global _LOADED
     if not _LOADED:
-        from . import checks_oracles, checks_sde  # noqa: F401  (they register at import)
+        from . import checks_dogfood, checks_oracles, checks_sde  # noqa: F401  (they register at import)
 
         _LOADED = True
     return list(REGISTRY)
