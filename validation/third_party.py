@@ -21,6 +21,13 @@ Adapters (``score_fn(x, t)`` is the check's exact score, standing in for a train
 
 :func:`check_simulated_marginal` is the statistical counterpart of ``check_marginal`` for simulators: see
 its docstring for the test, the false-alarm rate and the sample size.
+
+Findings with these versions (details, library lines and check messages: REPORT_seeds_thirdparty.md):
+diffusers' VP ``step_pred`` is NaN at t = 0 (it divides the model output by std(0) = 0) and, in float32, for
+t below ~3e-7; its std ``sqrt(1 - exp(...))`` cancels at small t (1.7e-9 relative in float64).
+:func:`reference_at_t0` lets the check judge the rest of the grid.  The VE pipeline queries the model at
+``linspace(1, eps, n)`` (score_sde's grid), not at refsde's ``reverse_diffusion`` grid: see ``score_time``
+of :func:`diffusers_ve_sampler`.
 """
 
 from __future__ import annotations
@@ -59,6 +66,27 @@ def _tvec(x: Array, t: Any) -> Array:
     return xp.full((x.shape[0],), float(t), dtype=x.dtype, device=x.device)
 
 
+def reference_at_t0(pair_fn: Callable[[Array, Array], tuple[Array, Array]],
+                    ref_pair_fn: Callable[[Array, Array], tuple[Array, Array]]) -> Callable[[Array, Array], tuple[Array, Array]]:
+    """``pair_fn(x, t)`` with its rows at t = 0 replaced by ``ref_pair_fn``'s (both return a pair: (drift,
+    diffusion) or (mean, std)).  For diffusers' VP probes, which are NaN at t = 0 (``step_pred`` divides the
+    model output by std(0) = 0): the check then judges the library on the rest of its grid."""
+
+    def fn(x: Array, t: Array) -> tuple[Array, Array]:
+        xp = _torch().xp
+        at0 = t == 0
+        out = []
+        for a, r in zip(pair_fn(x, t), ref_pair_fn(x, t)):
+            r = xp.asarray(r, dtype=a.dtype, device=a.device)
+            same = math.prod(r.shape) == math.prod(a.shape)
+            r = xp.reshape(r, a.shape) if same else xp.broadcast_to(r, a.shape)
+            mask = xp.reshape(at0, (-1,) + (1,) * (a.ndim - 1)) if a.ndim else at0
+            out.append(xp.where(mask, r, a))
+        return out[0], out[1]
+
+    return fn
+
+
 # ---- diffusers: ScoreSdeVpScheduler --------------------------------------------------------------------------
 def diffusers_vp_scheduler(beta_min: float = 0.1, beta_max: float = 20.0, sampling_eps: float = 1e-3) -> Any:
     from diffusers.schedulers.deprecated.scheduling_sde_vp import ScoreSdeVpScheduler
@@ -81,10 +109,11 @@ def diffusers_vp_beta(scheduler: Any, t: Array) -> Array:
 
 
 def diffusers_vp_std(scheduler: Any, t: Array) -> Array:
-    """The marginal std ``step_pred`` uses: with x = 0, model output 1 and dt = -1, x_mean = beta / std."""
+    """The marginal std ``step_pred`` uses: with x = 0 and model output 1 the score is -1/std, the drift
+    beta/std and, with dt = -1, x_mean = -beta/std; so std = -beta / x_mean."""
     xp = _torch().xp
     one = xp.ones((t.shape[0], 1), dtype=t.dtype)
-    return diffusers_vp_beta(scheduler, t) / _vp_probe(scheduler, t, xp.zeros_like(one), one)[:, 0]
+    return -diffusers_vp_beta(scheduler, t) / _vp_probe(scheduler, t, xp.zeros_like(one), one)[:, 0]
 
 
 def diffusers_vp_sde_fn(scheduler: Any) -> Callable[[Array, Array], tuple[Array, Array]]:
@@ -149,20 +178,29 @@ def diffusers_ve_marginal_fn(scheduler: Any) -> Callable[[Array, Array], tuple[A
     return marginal_fn
 
 
-def diffusers_ve_sampler(scheduler: Any, seed: int = SEED, correct_steps: int = 0) -> Callable[[ScoreFn, Array, int], Array]:
+def diffusers_ve_sampler(scheduler: Any, seed: int = SEED, correct_steps: int = 0,
+                         score_time: str = "scheduler") -> Callable[[ScoreFn, Array, int], Array]:
     """sampler_fn(score_fn, x_T, n_steps): the ScoreSdeVePipeline loop.  ``set_timesteps(n)``,
     ``set_sigmas(n)``; for each t: ``correct_steps`` x ``step_correct(s(x, t), x)``, then
     ``step_pred(s(x, t), t, x)`` (reverse diffusion on the SMLD chain of ``discrete_sigmas``).  Returns
-    ``prev_sample`` (the pipeline returns ``prev_sample_mean`` clamped to [0, 1], for images)."""
+    ``prev_sample`` (the pipeline returns ``prev_sample_mean`` clamped to [0, 1], for images).
+
+    ``score_time`` is the time at which the model (the check's exact score) is queried at step k; the
+    scheduler's own step is unchanged.  ``"scheduler"``: its timestep t_k = linspace(1, eps, n)[k] (the
+    pipeline's; sigma(t_k) is the chain level's sigma, as in score_sde); ``"refsde"``: refsde's grid
+    t_k = 1 - k (1 - eps) / n, the convention of ``check_sde_sampler(method="reverse_diffusion")``."""
+    if score_time not in ("scheduler", "refsde"):
+        raise ValueError(f"score_time must be 'scheduler' or 'refsde', got {score_time!r}")
 
     def sampler_fn(score_fn: ScoreFn, x_T: Array, n_steps: int) -> Array:
         gen = _generator(seed)
         scheduler.timesteps = None
         scheduler.set_timesteps(n_steps)
         scheduler.set_sigmas(n_steps)
+        eps = float(scheduler.config.sampling_eps)
         x = x_T
-        for t in scheduler.timesteps:
-            tv = _tvec(x, float(t))
+        for k, t in enumerate(scheduler.timesteps):
+            tv = _tvec(x, float(t) if score_time == "scheduler" else 1.0 - k * (1.0 - eps) / n_steps)
             for _ in range(correct_steps):
                 x = scheduler.step_correct(score_fn(x, tv), x, generator=gen).prev_sample
             x = scheduler.step_pred(score_fn(x, tv), t, x, generator=gen).prev_sample
@@ -275,6 +313,7 @@ def check_simulated_marginal(
     power: float = 0.99,
     rel_std_error: float = 0.03,
     n: int | None = None,
+    max_n: int = 1_000_000,
     backend: Any = "torch",
 ) -> CheckReport:
     """Check a forward-SDE simulator ``simulate_fn(x0, ts) -> (len(ts), n, d)`` against q(x_t | x0).
@@ -292,7 +331,7 @@ def check_simulated_marginal(
       this dt), for higher-order or adaptive simulators.
 
     ``n`` defaults to the size that detects a relative std error ``rel_std_error`` (3%) beyond the band
-    with probability ``power`` in one (t, j).  Raises :class:`ConformanceError`; returns a CheckReport.
+    with probability ``power`` in one (t, j); ValueError if that exceeds ``max_n`` (a band too wide).  Raises :class:`ConformanceError`; returns a CheckReport.
     """
     name = "check_simulated_marginal"
     be = get_backend(backend)
@@ -316,6 +355,10 @@ def check_simulated_marginal(
     if n is None:
         n = sample_size(z_c, power, rel_std_error, a_max)
     n = int(n)
+    if not 2 <= n <= max_n:
+        raise ValueError(f"n = {n} paths is outside [2, max_n = {max_n}]: the allowance band (relative variance "
+                         f"{a_max:.3g}) leaves too little room to detect rel_std_error = {rel_std_error}; use a smaller dt, "
+                         "later times or a larger rel_std_error")
     x0_batch = be.asarray(np.broadcast_to(x0h, (n, d)).copy())
     ts = be.asarray(np.array([0.0] + times))
     out = simulate_fn(x0_batch, ts)
@@ -339,3 +382,77 @@ def check_simulated_marginal(
         notes=(f"target: {'exact Euler-Maruyama law' if scheme else 'SDE marginal with 2x EM allowance'}",
                "false-alarm rate alpha is over the simulator's noise"),
     )
+
+
+# ---- the report table ------------------------------------------------------------------------------------------
+def _cases() -> list[tuple[str, str, str, str, Callable[[], Any]]]:
+    """(id, library piece, check, expected verdict, call) for the report; tests/test_third_party.py pins them."""
+    import refsde
+    from refsde.testing import check_coefficients, check_corrector, check_marginal, check_sde_sampler
+
+    vp = refsde.VPSDE(beta_min=0.1, beta_max=20.0)
+    ve = refsde.VESDE(sigma_min=0.01, sigma_max=50.0, convention="score_sde")
+    vps = diffusers_vp_scheduler
+    ves = diffusers_ve_scheduler
+    t0 = reference_at_t0
+    dt = 2.0**-7
+    return [
+        ("dif-vp-sde", "VP step_pred: beta(t)", "check_coefficients", "fail: drift f(x, t)",
+         lambda: check_coefficients(diffusers_vp_sde_fn(vps()), vp, backend="torch")),
+        ("dif-vp-sde-t>0", "VP step_pred: beta(t), t = 0 from refsde", "check_coefficients", "pass",
+         lambda: check_coefficients(t0(diffusers_vp_sde_fn(vps()), vp.sde), vp, backend="torch")),
+        ("dif-vp-sde-f32", "VP step_pred: beta(t), t = 0 from refsde, float32", "check_coefficients", "fail: drift f(x, t)",
+         lambda: check_coefficients(t0(diffusers_vp_sde_fn(vps()), vp.sde), vp, backend="torch", dtype="float32")),
+        ("dif-vp-std", "VP step_pred: std(t), t = 0 from refsde", "check_marginal", "fail: marginal std",
+         lambda: check_marginal(t0(diffusers_vp_marginal_fn(vps(), vp), vp.marginal), vp, backend="torch")),
+        ("dif-vp-std-rtol", "VP step_pred: std(t), t = 0 from refsde, rtol 1e-6", "check_marginal", "pass",
+         lambda: check_marginal(t0(diffusers_vp_marginal_fn(vps(), vp), vp.marginal), vp, backend="torch", rtol=1e-6)),
+        ("dif-ve-sigma", "VE set_sigmas: sigma(t)", "check_marginal", "pass",
+         lambda: check_marginal(diffusers_ve_marginal_fn(ves()), ve, backend="torch")),
+        ("dif-ve-sigma-f32", "VE set_sigmas: sigma(t), float32", "check_marginal", "pass",
+         lambda: check_marginal(diffusers_ve_marginal_fn(ves()), ve, backend="torch", dtype="float32")),
+        ("dif-vp-sampler", "VP step_pred loop (200 steps), continuous target, 10% std", "check_sde_sampler", "pass",
+         lambda: check_sde_sampler(diffusers_vp_sampler(vps(), vp), vp, n_steps=200, eps=1e-3, backend="torch",
+                                   rel_std_error=0.1)),
+        ("dif-ve-rd-refsde-grid", "VE step_pred loop, model at refsde's grid, method reverse_diffusion", "check_sde_sampler",
+         "pass", lambda: check_sde_sampler(diffusers_ve_sampler(ves(), score_time="refsde"), ve, n_steps=200, eps=1e-5,
+                                           method="reverse_diffusion", backend="torch")),
+        ("dif-ve-rd-pipeline-grid", "VE step_pred loop, model at the pipeline's t, method reverse_diffusion",
+         "check_sde_sampler", "fail: output variance",
+         lambda: check_sde_sampler(diffusers_ve_sampler(ves()), ve, n_steps=200, eps=1e-5, method="reverse_diffusion",
+                                   backend="torch")),
+        ("dif-ve-corrector", "VE step_correct", "check_corrector", "pass",
+         lambda: check_corrector(diffusers_ve_corrector(ves()), ve, backend="torch")),
+        ("tsde-fwd-euler", "sdeint euler, forward VP, dt = 2^-7, exact EM law", "check_simulated_marginal", "pass",
+         lambda: check_simulated_marginal(torchsde_forward_simulator(vp, dt=dt), vp, dt=dt, scheme="euler",
+                                          rel_std_error=0.05)),
+        ("tsde-fwd-srk", "sdeint srk, forward VP, dt = 2^-7, q(x_t | x0) with 2 x EM band", "check_simulated_marginal",
+         "pass", lambda: check_simulated_marginal(torchsde_forward_simulator(vp, method="srk", dt=dt), vp, dt=dt,
+                                                  times=(0.25, 0.5), rel_std_error=0.06)),
+        ("tsde-rev-vp", "sdeint euler, reverse VP, 200 steps, method euler_maruyama", "check_sde_sampler", "pass",
+         lambda: check_sde_sampler(torchsde_reverse_sampler(vp), vp, n_steps=200, eps=1e-3, method="euler_maruyama",
+                                   backend="torch", rel_std_error=0.05)),
+        ("tsde-rev-ve", "sdeint euler, reverse VE, 200 steps, method euler_maruyama", "check_sde_sampler", "pass",
+         lambda: check_sde_sampler(torchsde_reverse_sampler(ve, eps=1e-5), ve, n_steps=200, eps=1e-5,
+                                   method="euler_maruyama", backend="torch", rel_std_error=0.05)),
+    ]
+
+
+def main() -> None:
+    """Print the Markdown table of the third-party verdicts (``python -m refsde_validation.third_party``)."""
+    from .seed_candidates import _excerpt
+
+    print("| id | piece | check | expected | verdict | message excerpt |")
+    print("|---|---|---|---|---|---|")
+    for cid, piece, check, expected, call in _cases():
+        try:
+            call()
+            verdict, msg = "pass", ""
+        except ConformanceError as e:
+            verdict, msg = f"fail: {e.property}", str(e)
+        cells = [cid, piece, check, expected, verdict, _excerpt(msg, 220) if msg else "-"]
+        print("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
