@@ -142,6 +142,7 @@ def matrix_and_jvp(case):
     return drift_jacobian(sde, m, c, t), drift_jvp(sde, Gaussian(arr(m), arr(c)), t)
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("probe", ["gaussian", "rademacher"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_single_probe_mean_and_variance(case, probe):
@@ -195,6 +196,7 @@ def test_all_sign_probes_reproduce_exact_divergence():
     assert info.nfe == info.n_jvp * (1 if be().exact_jvp else 3)
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("probe", ["gaussian", "rademacher"])
 def test_log_likelihood_hutchinson_is_unbiased(probe):
     """N copies of one point, one probe each: mean of log p -> the exact-divergence value.

@@ -1,4 +1,11 @@
-"""A checked, counting wrapper around the user's ``score_fn(x, t)`` (and its optional ``divergence``)."""
+"""A checked, counting wrapper around the user's ``score_fn(x, t)`` (and its optional ``divergence``).
+
+Shape and dtype are host metadata and are checked on every call.  NaN needs a device -> host read, so
+it is checked on the *first* call only (a score that is NaN everywhere fails there with a clear message);
+a NaN appearing later reaches the ODE state, which :func:`refsde.ode.solve_ode` checks anyway (once per
+step attempt for rk45, once at the end for fixed steps) and reports as a ValueError naming the time.
+This keeps the likelihood ODE free of per-evaluation host syncs on accelerators.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ def _has_nan(xp: Any, a: Array) -> bool:
 
 
 class CountingScore:
-    """Calls ``score_fn(x, t)``, checks shape / dtype / NaN and counts every call.
+    """Calls ``score_fn(x, t)``, checks shape / dtype (every call) and NaN (first call) and counts calls.
 
     ``calls`` counts evaluations of the score itself, including those made inside a Jacobian-vector
     product (an autodiff jvp evaluates the function once, a central difference three times), so it is
@@ -26,6 +33,8 @@ class CountingScore:
         self.fn = score_fn
         self.calls = 0
         self.divergence_calls = 0
+        self._nan_checked = False
+        self._div_nan_checked = False
 
     @property
     def oracle_divergence(self) -> Callable[[Array, Any], Array] | None:
@@ -44,8 +53,10 @@ class CountingScore:
             raise ValueError(f"score_fn returned dtype {s.dtype}, expected a real floating dtype")
         if s.dtype != x.dtype:
             s = xp.astype(s, x.dtype)
-        if _has_nan(xp, s):
-            raise ValueError("score_fn output contains NaN")
+        if not self._nan_checked:
+            self._nan_checked = True
+            if _has_nan(xp, s):
+                raise ValueError("score_fn output contains NaN")
         return s
 
     def divergence(self, x: Array, t: Any) -> Array:
@@ -62,6 +73,8 @@ class CountingScore:
         xp = namespace_of(x, d)
         if d.dtype != x.dtype:
             d = xp.astype(d, x.dtype)
-        if _has_nan(xp, d):
-            raise ValueError("score_fn.divergence output contains NaN")
+        if not self._div_nan_checked:
+            self._div_nan_checked = True
+            if _has_nan(xp, d):
+                raise ValueError("score_fn.divergence output contains NaN")
         return d

@@ -7,7 +7,7 @@ from typing import Any, Callable
 from .._arrays import Array
 from ._checks import check_eps, check_state
 from ._score import CountingScore
-from .flow import probability_flow_drift
+from .flow import solver_drift
 
 
 def _flow(
@@ -18,7 +18,7 @@ def _flow(
     score = CountingScore(score_fn)
 
     def drift(t: Array, y: Array) -> Array:
-        return probability_flow_drift(sde, score, y, t)  # dx/dt = f x - g^2 s / 2 (eq. 13)
+        return solver_drift(sde, score, y, t)  # dx/dt = f x - g^2 s / 2 (eq. 13)
 
     return solve_ode(drift, x, t0, t1, **options)
 

@@ -27,8 +27,14 @@ def probability_flow_drift(sde: Any, score_fn: Callable[[Array, Any], Array], x:
     ``t`` is a float, a 0-d array or an array of shape (n,).
     """
     t = as_time(t, sde.T, like=x)  # x's namespace, dtype and device; ValueError outside [0, T]
+    return solver_drift(sde, score_fn, x, t)
+
+
+def solver_drift(sde: Any, score_fn: Callable[[Array, Any], Array], x: Array, t: Array) -> Array:
+    """F(x, t) (eq. 13) for a solver time ``t``: a 0-d or (n,) array of x's dtype and device inside the
+    integration interval, so it is not re-validated here (that would cost a host read per call)."""
     f, g2 = _coefficients(sde, x, t)
-    return batch_broadcast(f, x) * x - 0.5 * batch_broadcast(g2, x) * score_fn(x, t)
+    return batch_broadcast(f, x) * x - 0.5 * batch_broadcast(g2, x) * score_fn(x, t)  # eq. 13
 
 
 class ProbabilityFlow:
@@ -53,8 +59,8 @@ class ProbabilityFlow:
         return self.divergence == "exact" and self.score.oracle_divergence is not None
 
     def drift(self, x: Array, t: Array) -> Array:
-        """F(x, t) (one score evaluation)."""
-        return probability_flow_drift(self.sde, self.score, x, t)
+        """F(x, t) (one score evaluation) at a solver time ``t``."""
+        return solver_drift(self.sde, self.score, x, t)
 
     def _jvp_fn(self, x: Array, t: Array) -> Callable[[Array], tuple[Array, Array]]:
         def jvp_fn(v: Array) -> tuple[Array, Array]:
@@ -75,8 +81,7 @@ class ProbabilityFlow:
         return s, xp.mean(estimates, axis=0)
 
     def drift_and_divergence(self, x: Array, t: Array) -> tuple[Array, Array]:
-        """(F(x, t) like x, div_x F(x, t) of shape (n,))."""
-        t = as_time(t, self.sde.T, like=x)
+        """(F(x, t) like x, div_x F(x, t) of shape (n,)) at a solver time ``t`` (0-d or (n,), x's dtype)."""
         s, div_s = self.score_and_divergence(x, t)
         f, g2 = _coefficients(self.sde, x, t)
         drift = batch_broadcast(f, x) * x - 0.5 * batch_broadcast(g2, x) * s  # eq. 13

@@ -68,8 +68,9 @@ def log_likelihood(
 
     Raises:
         ValueError: eps outside (0, T), unknown divergence / probe / solver option, n_probes < 1, probes
-            of the wrong shape (or given with divergence="exact"), NaN in x, or a score_fn output of the
-            wrong shape or with NaN.
+            of the wrong shape, n_probes or probes given with divergence="exact", NaN in x, or a score_fn
+            output of the wrong shape or with NaN (checked on the first call; a NaN appearing later makes
+            the ODE state non-finite, which the solver reports as a ValueError naming the time).
     """
     from ..backends import backend_of
     from ..ode import solve_ode
@@ -82,6 +83,8 @@ def log_likelihood(
         check_count(n_probes, "n_probes")
     if probes is not None and divergence != "hutchinson":
         raise ValueError("probes are used only with divergence='hutchinson'")
+    if n_probes is not None and divergence != "hutchinson":  # silently ignoring it would hide a mistake
+        raise ValueError("n_probes is used only with divergence='hutchinson'")
     if divergence == "hutchinson":
         if probes is None:
             probes = draw_probes(probe, 1 if n_probes is None else int(n_probes), x, rng)
