@@ -20,7 +20,7 @@ from refsde.backends import backend_of
 from refsde.losses import dsm_loss
 from refsde.testing import ConformanceError
 from refsde.testing._student_t import integrate_log_t, t_isf
-from refsde.testing.check_loss import check_dsm_loss, dsm_moments
+from refsde.testing.check_loss import WEIGHTING_PROPERTY, check_dsm_loss, dsm_moments
 
 EPS = 1e-5
 
@@ -36,6 +36,7 @@ def candidate(
     *,
     g_not_g2: bool = False,
     no_sigma2: bool = False,
+    sigma_not_sigma2: bool = False,
     target_z: bool = False,
     t_from_zero: bool = False,
     batch_sum: bool = False,
@@ -57,7 +58,7 @@ def candidate(
         target = -z if target_z else -z / col(xp, sigma)
         sq = xp.sum((score_fn(x_t, t) - target) ** 2, axis=1)
         if weighting == "sigma2":
-            lam = xp.ones_like(sigma) if no_sigma2 else sigma * sigma
+            lam = xp.ones_like(sigma) if no_sigma2 else (sigma if sigma_not_sigma2 else sigma * sigma)
         elif weighting == "likelihood":
             g2 = ref.diffusion_squared(t)
             lam = xp.sqrt(g2) if g_not_g2 else g2
@@ -99,6 +100,29 @@ def test_closed_form_matches_direct_expansion_in_one_dimension(weighting: str) -
     direct = sum(quad(integrand, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0] for lo, hi in zip(pts[:-1], pts[1:]))
     got = dsm_moments(ref, weighting, EPS, np.array([lam]), np.array([delta]))[0]
     assert got == pytest.approx(direct / (1.0 - EPS), rel=1e-9)
+
+
+@pytest.mark.parametrize("sde_name", ["vp", "ve"])
+def test_weighting_probe_moments_match_direct_expansion_in_one_dimension(sde_name: str) -> None:
+    # d = 1, lambda = sigma^2, score s* + c / sigma_t: r = sigma (s* + z/sigma) + c = r0 + c with r0 ~ N(0, k),
+    # k = sigma^2 E(s* + z/sigma)^2 = sigma^2 (a^2 l / v^2 + (1/s - s/v)^2) (the expansion above); Gaussian
+    # moments: E R = k + c^2, E R^2 = E (r0 + c)^4 = c^4 + 6 c^2 k + 3 k^2.  scipy.quad on a linear t scale.
+    from scipy.integrate import quad
+
+    ref, lam, c = SDES[sde_name](), 0.7, 5.0
+
+    def k_of(t: float) -> float:
+        a, s = (float(v) for v in ref.marginal_coefficients(np.float64(t)))
+        v = a * a * lam + s * s
+        return s * s * (a * a * lam / v**2 + (1.0 / s - s / v) ** 2)
+
+    pts = np.geomspace(EPS, 1.0, 30)
+    first = sum(quad(lambda t: k_of(t) + c * c, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0] for lo, hi in zip(pts[:-1], pts[1:]))
+    second = sum(quad(lambda t: c**4 + 6 * c * c * k_of(t) + 3 * k_of(t) ** 2, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0]
+                 for lo, hi in zip(pts[:-1], pts[1:]))
+    got = dsm_moments(ref, "sigma2", EPS, np.array([lam]), np.array([c]), scaled=True)
+    assert got[0] == pytest.approx(first / (1.0 - EPS), rel=1e-9)
+    assert got[1] == pytest.approx(second / (1.0 - EPS), rel=1e-9)
 
 
 def test_log_t_quadrature_and_t_quantile() -> None:
@@ -171,6 +195,11 @@ MUTANTS = [
     # U(0, T): 65536 draws fall below eps = 1e-3 with probability 1 - exp(-65.5); at eps = 1e-5 only
     # with probability 0.48, and the expectation moves by < 1e-5 relative (sigma2): not detectable there.
     ("t ~ U(0, T) instead of U(eps, T)", "vp", "sigma2", 1e-3, {"t_from_zero": True}, "DSM loss: time range"),
+
+    # missing sigma^2 on sub-VP (w = 1 / sigma_t^2 ~ 1 / (beta_min t)^2 near 0): the t-tests pass (|t| < 5.6, the
+    # heavy tail inflates the calls' sd); the weighting probe's closed-form variance rejects it at |z| ~ 1e9
+    ("missing sigma^2 weight (sub-VP)", "subvp", "sigma2", EPS, {"no_sigma2": True}, WEIGHTING_PROPERTY),
+    ("lambda = sigma instead of sigma^2 (VP)", "vp", "sigma2", EPS, {"sigma_not_sigma2": True}, "DSM loss expectation (exact score)"),
 ]
 
 
@@ -181,6 +210,27 @@ def test_mutant_is_caught(label: str, sde_name: str, weighting: str, eps: float,
         check_dsm_loss(candidate(ref, weighting, eps, **bug), ref, weighting, eps=eps, max_samples=300_000)
     assert info.value.property == prop
     assert info.value.check == "check_dsm_loss"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unweighted_loss_judged_as_sigma2_is_always_rejected(seed: int) -> None:
+    # missing sigma^2 on VP at eps = 1e-5 (seed 000's "weighted" loss): the t-tests alone reject it only when the
+    # heavy tail happens to show (|t| 3.4 .. 9); with the probe every seed is rejected (the probe: |z| > 1e5)
+    ref = SDES["vp"]()
+    with pytest.raises(ConformanceError) as info:
+        check_dsm_loss(candidate(ref, "sigma2", no_sigma2=True, seed=seed), ref, "sigma2", seed=seed)
+    assert info.value.property in ("DSM loss expectation (exact score)", "DSM loss expectation (perturbed score)", WEIGHTING_PROPERTY)
+
+
+def test_weighting_probe_runs_for_sigma2_only_and_reports_its_power() -> None:
+    ref = SDES["vp"]()
+    report = check_dsm_loss(library_loss(ref, "sigma2"), ref, "sigma2")
+    assert WEIGHTING_PROPERTY in report.properties
+    assert report.statistics["weighting probe: |z|"] <= report.thresholds["weighting probe: |z|"]
+    # relative error of the mean weight detected with power 0.99: (z(alpha/6) + z(0.01)) se / E L, se ~ 2 sqrt(u C u) / c
+    assert report.detectable["weighting probe: relative error of the mean weight (closed-form variance)"] < 0.005
+    other = check_dsm_loss(library_loss(ref, "likelihood", importance_sampling=True), ref, "likelihood", max_samples=100_000)
+    assert WEIGHTING_PROPERTY not in other.properties and any("probe not run" in n for n in other.notes)
 
 
 def test_loss_that_ignores_the_score_is_caught() -> None:
@@ -203,6 +253,8 @@ def test_bad_arguments_and_outputs() -> None:
         check_dsm_loss(library_loss(ref, "sigma2"), ref, "sigma2", eps=0.0)
     with pytest.raises(ValueError, match="eps"):
         check_dsm_loss(library_loss(ref, "sigma2"), ref, "sigma2", eps=1.0)
+    with pytest.raises(ValueError, match="probe_scale"):
+        check_dsm_loss(library_loss(ref, "sigma2"), ref, "sigma2", probe_scale=0.0)
     with pytest.raises(ConformanceError) as info:
         check_dsm_loss(lambda s, x0: float("nan"), ref, "sigma2")
     assert info.value.property == "loss value"

@@ -19,6 +19,11 @@ since s(x) is affine in x with a different slope 1/v in each.  Bugs map to prope
 score_sde's step e = 2 alpha_i (snr ||z|| / ||s||)^2 depends on the sample; it concentrates only in high
 dimension (in d = 3, 1/||s||^2 is heavy-tailed and one step inflates the variance by 40-480%), so the data
 here have d = 32, where it gives rho within ~20% of 1 and Var(w') - 1 <= 5%.
+
+These properties hold for any small valid Langevin step, so a step that is d times too small (score_sde's
+rule without the noise norm |z|^2) or 3x too large (e/v ~ 0.3, Var(w') - 1 ~ 0.08) passes them.  Given the
+candidate's ``snr`` (and ``method``), the check also identifies the step size itself and compares it with the
+rule's: "step size (snr rule)", see :mod:`refsde.testing._corrector_step` (estimator, closed forms, power).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import _corrector_step as _step
 from . import _laws
 from ._inputs import dtype_name, from_numpy, host
 from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
@@ -112,6 +118,18 @@ class _Tests:
             statistic_name="z of |log rho| beyond the band", note="noise sqrt(e) instead of sqrt(2 e) gives rho = 1/2",
         )
 
+    def step_size(self, rule: str, k: float, se: float, b: float) -> None:
+        """K = e_candidate / e_rule in [1/(1+b), 1+b]: z of |log K| beyond log(1 + b), se(log K) = se / K."""
+        self.stats["step size: K = e / e_rule"] = k
+        excess = (abs(math.log(k)) - math.log1p(b)) / (se / k) if k > 0 and se > 0 else (
+            -math.inf if k > 0 and abs(math.log(k)) <= math.log1p(b) else math.inf)
+        self.record(
+            "step size: (|log K| - log(1 + b)) / se", excess, "step size (snr rule)", input=self.where,
+            expected=f"{rule}; K = sum <x' - x, s> / E_rule[sum e |s|^2] = 1 (band x/ {1 + b})",
+            got=f"K = {k:.6g} +- {se:.2g}", statistic_name="z of |log K| beyond the band",
+            note="K = 1/d: the noise norm |z|^2 is missing; K = 1/(2 snr): e = snr (|z|/|s|)^2 instead of 2 (snr |z|/|s|)^2",
+        )
+
 
 def check_corrector(
     corrector_fn: Callable[[Any, Any, float], Any],
@@ -125,6 +143,11 @@ def check_corrector(
     n: int = 20000,
     invariance_rtol: float = 0.1,
     fd_rtol: float = 0.5,
+    snr: float | None = None,
+    method: str | None = None,
+    batch_norm: bool = False,
+    step_scale: float = 1.0,
+    step_rtol: float = 0.1,
 ) -> CheckReport:
     """Check a Langevin-type corrector ``corrector_fn(score_fn, x, t) -> x'`` (one call, t a Python float).
 
@@ -139,9 +162,21 @@ def check_corrector(
     * "fluctuation-dissipation": rho_g = c_g^2 / (2 (1 - kappa_g)) in [1 / (1 + b), 1 + b], b = ``fd_rtol``,
       z of |log rho_g| beyond log(1 + b) with a delta-method standard error (an approximate test).
 
-    False-alarm probability <= ``alpha`` (Bonferroni over the 2 + 32 + 2 + 2 tests, alpha / 38 each), over the
-    check's x and the candidate's noise; the band tests bound it anywhere inside their bands.  The report gives
-    kappa, rho and Var(w') - 1 per group and the detectable variance change and mean offset.
+    With ``snr`` given, also:
+
+    * "step size (snr rule)": K = e / e_rule in [1 / (1 + r), 1 + r], r = ``step_rtol``, where e_rule is
+      ``method``'s step (``"langevin"``, the default: e = 2 a (snr |z| / |s|)^2, per-sample norms or, with
+      ``batch_norm=True``, score_sde's batch means of the norms; ``"annealed_langevin"``: e = 2 a (snr sigma_t)^2,
+      ``batch_norm`` unused), a =
+      ``step_scale`` (score_sde's alpha_i, 1 at a fixed t) -- the rules of :func:`refsde.sampling.langevin_corrector`.
+      Estimator, closed forms and power: :mod:`refsde.testing._corrector_step`.
+
+    Without ``snr`` the step size is not checked (the report says so).
+
+    False-alarm probability <= ``alpha`` (Bonferroni over the 2 + 32 + 2 + 2 tests, + 1 with ``snr``, alpha / 38
+    or alpha / 39 each), over the check's x and the candidate's noise; the band tests bound it anywhere inside
+    their bands.  The report gives kappa, rho and Var(w') - 1 per group, K, and the detectable variance change,
+    mean offset and step-size error.
     """
     name = "check_corrector"
     check_probabilities(alpha=alpha)
@@ -154,6 +189,14 @@ def check_corrector(
         raise ValueError(f"n must be >= 16, got {n}")
     if not (0.0 < invariance_rtol < 1.0 and fd_rtol > 0.0):
         raise ValueError(f"need 0 < invariance_rtol < 1 and fd_rtol > 0, got {invariance_rtol!r}, {fd_rtol!r}")
+    if snr is None and method is not None:
+        raise ValueError("method is only used with snr: pass snr= to check the step size")
+    if snr is not None:
+        snr, method = float(snr), "langevin" if method is None else method
+        if method not in _step.METHODS:
+            raise ValueError(f"method must be None or one of {_step.METHODS}, got {method!r}")
+        if not (snr > 0.0 and step_scale > 0.0 and step_rtol > 0.0):  # also rejects NaN
+            raise ValueError(f"need snr > 0, step_scale > 0 and step_rtol > 0, got {snr!r}, {step_scale!r}, {step_rtol!r}")
     ctx = Ctx(name, ref, backend, dtype, corrector_case())
     case, d = ctx.case, ctx.case.d
     sc = _laws.schedule(ref, np.array([t]))
@@ -164,7 +207,7 @@ def check_corrector(
     w = (host(ctx.backend, x) @ case.Q - mu) / np.sqrt(v)  # the rounded input, standardized
     y = ctx.output(corrector_fn(ctx.score_fn, x, t), n, "corrector output")
     w2 = (y - mu) / np.sqrt(v)
-    z_c = z_two_sided(alpha / (2 + d + 2 + 2))
+    z_c = z_two_sided(alpha / (2 + d + 2 + 2 + (snr is not None)))
     tests = _Tests(ctx, z_c, f"{n} samples x ~ p_t at t = {t}")
     groups = dict(zip(GROUP_NAMES, (np.arange(0, d, 2), np.arange(1, d, 2))))
     for g, idx in groups.items():
@@ -178,13 +221,27 @@ def check_corrector(
         "Var(w') - 1 beyond the band (power 0.99)": math.expm1(math.log1p(invariance_rtol) + z * math.sqrt(2.0 / k)),
         "mean offset / std of one eigen-direction (power 0.99)": z * math.sqrt((1.0 + invariance_rtol) / n),
     }
+    if snr is None:
+        step_note = "step size not checked (pass snr= and method= to compare it with the snr rule)"
+    else:
+        s2 = np.sum(w * w / v, axis=1)  # |s_i|^2 in the eigenbasis
+        m, var = _step.rule_moments(method, snr, step_scale, batch_norm, s2, _step.sigma2_at(ref, t), d)
+        k_hat, se = _step.step_ratio(w, w2, v, m)
+        rule = f"{method}{' (batch norms)' if batch_norm and method == 'langevin' else ''}, snr {snr:g}, a {step_scale:g}"
+        tests.step_size(rule, k_hat, se, step_rtol)
+        se0 = math.sqrt(float(np.sum(var))) / float(np.sum(m))  # closed-form se of K under the rule
+        detectable["relative step-size error e / e_rule - 1 (power 0.99)"] = math.expm1(math.log1p(step_rtol) + z * se0)
+        step_note = f"step size checked against the {rule} rule"
+        if detectable["relative step-size error e / e_rule - 1 (power 0.99)"] > 0.2:
+            step_note += (" -- with low power: the rule's step is too small at this t to identify e to 20%"
+                          " (se(K) ~ sqrt(2 / sum_i e |s_i|^2)); use a larger t or n")
     return CheckReport(
         check=name, reference=ctx.reference,
         properties=("invariance of p_t (variance)", "invariance of p_t (mean)", "drift toward p_t",
-                    "fluctuation-dissipation"),
+                    "fluctuation-dissipation") + (() if snr is None else ("step size (snr rule)",)),
         n=n, statistics=tests.stats, thresholds=tests.thresholds, passed=True, alpha=alpha, power=0.99,
         detectable=detectable, backend=ctx.backend.name, dtype=dtype_name(ctx.backend, ctx.dtype),
-        notes=(f"one corrector step at t = {t} from x ~ p_t",
+        notes=(f"one corrector step at t = {t} from x ~ p_t", step_note,
                "false-alarm rate alpha is over the check's x and the candidate's noise"),
     )
 
