@@ -184,8 +184,13 @@ CASES: tuple[SeedCase, ...] = (
              "t ~ U(0, T): the unweighted VP objective diverges (int dt / sigma_t^2 ~ log) and t = 0 divides by 0",
              "DSM loss: time range", {"weighting": "none"}),
     SeedCase("001-train", "001", "SDEDiffusionModel.train_step's loss", "check_dsm_loss", "vp",
-             lambda r: (L.seed001_train_step_loss(S.seed001_vp_marginal()),), "fail",
-             "t ~ U(0, 1) without eps: t = 0 gives std = 0, target -z/0, loss 0 * inf = NaN", "DSM loss: time range"),
+             lambda r: (L.seed001_train_step_loss(S.seed001_vp_marginal(), rescale=2.0),), "fail",
+             "t ~ U(0, 1) without eps: t = 0 gives std = 0, target -z/0, loss 0 * inf = NaN (times 2 here, so only "
+             "the time range is wrong; caught when one of the m n draws falls below eps: probability ~0.5 at these sizes)",
+             "DSM loss: time range",
+             # pinned to NumPy's stream, on which a draw falls below eps; the effect on the expectation is O(eps),
+             # so on a stream without such a draw the piece passes, which is the right verdict for that run
+             {"backend": "numpy"}),
     SeedCase("001-train-eps", "001", "train_step's loss with t ~ U(eps, 1)", "check_dsm_loss", "vp",
              lambda r: (L.seed001_train_step_loss(S.seed001_vp_marginal(), eps=1e-5),), "fail",
              "(convention) 0.5 sum (score_sde's reduce_mean=False); the check's objective has no 1/2",
