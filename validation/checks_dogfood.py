@@ -2,8 +2,9 @@
 
 The checks a user runs on their implementation are run here on refsde's: the SDE coefficients, marginals
 and priors of VP, sub-VP and VE (exact and score_sde conventions), the samplers (``sample_sde`` with
-each ``method``, ``sample_ode`` euler / heun / rk4, ``sample_pc``, ``langevin_corrector``), ``dsm_loss``
-(sigma2 and likelihood weightings) and ``log_likelihood``, on the run's backend and default dtype.  A row
+each ``method``, ``sample_ode`` euler / heun / rk4 / rk45, DDIM, DPM-Solver-2/3, DPM-Solver++(2M), EDM Heun,
+``sample_pc``, ``langevin_corrector`` with the snr step-size test), ``dsm_loss``
+(sigma2 and likelihood weightings) and ``log_likelihood`` (exact and Hutchinson), on the run's backend and default dtype.  A row
 ``dogfood.<piece>[<SDE>]`` passes iff the check returns a report; its statistic / threshold are the
 report's tightest comparison (largest signed statistic / threshold), and a ConformanceError is a FAIL row
 with the error's statistic, threshold and message.
@@ -30,6 +31,7 @@ ODE_STEPS = 50
 PC_STEPS = 200  # sample_pc with a corrector: no scheme law, the continuous target (2 x EM's error allowed)
 PC_REL_STD_ERROR = 0.1  # detectable std error of that row (5.2k samples; 4% would need 89k, 13 s on NumPy)
 PC_SNR = 0.01  # a small Langevin step: in d = 3 the default 0.16 biases the variance by +7% at 200 steps
+CORRECTOR_SNR = 0.16  # refsde's (and score_sde's) default
 DSM_MAX_SAMPLES = 200_000  # likelihood weighting: the check's default 2M samples take 5 s on NumPy, 30 s on strict
 
 
@@ -116,6 +118,26 @@ def ode_sampler(method: str) -> Callable[[Context, Any], Outcome]:
     return run
 
 
+def solver_sampler(name: str, check_method: str | None, **options: Any) -> Callable[[Context, Any], Outcome]:
+    """A deterministic sampler of refsde.sampling (DDIM, DPM-Solver, EDM Heun, adaptive RK45) through
+    check_ode_sampler: with method=... against that scheme's own path, with None against the exact flow map
+    (allowance 2 x Euler's error at ODE_STEPS; these higher-order solvers are far inside it).  ``options`` go
+    to the sampler."""
+
+    def run(ctx: Context, sde: Any) -> Outcome:
+        from refsde import sampling
+        from refsde.testing import check_ode_sampler
+
+        fn = getattr(sampling, name)
+        if name == "sample_ode":  # adaptive: the step count is the solver's, not the check's
+            sampler = lambda score_fn, x_T, n: fn(score_fn, sde, x_T, **options)  # noqa: E731
+        else:
+            sampler = lambda score_fn, x_T, n: fn(score_fn, sde, x_T, n, **options)  # noqa: E731
+        return _outcome(lambda: check_ode_sampler(lambda *a: sampler(*a)[0], sde, ODE_STEPS, method=check_method, **_kw(ctx)))
+
+    return run
+
+
 def pc_langevin(ctx: Context, sde: Any) -> Outcome:
     """Euler-Maruyama predictor + one Langevin corrector step (score_sde's batch-mean norms, small snr): no
     scheme law exists, so the continuous target with 2 x Euler-Maruyama's error at PC_STEPS allowed."""
@@ -139,13 +161,19 @@ def pc_predictor_only(ctx: Context, sde: Any) -> Outcome:
     return _outcome(lambda: check_sde_sampler(sampler, sde, SDE_STEPS, method="reverse_diffusion", **_kw(ctx)))
 
 
-def corrector(ctx: Context, sde: Any) -> Outcome:
-    from refsde.sampling import langevin_corrector
-    from refsde.testing import check_corrector
+def corrector(method: str) -> Callable[[Context, Any], Outcome]:
+    """langevin_corrector at snr = 0.16: the check also tests its step size against the snr rule."""
 
-    seeds = _Seeds(ctx)
-    step = lambda score_fn, x, t: langevin_corrector(score_fn, sde, x, t, rng=seeds())  # noqa: E731
-    return _outcome(lambda: check_corrector(step, sde, **_kw(ctx)))
+    def run(ctx: Context, sde: Any) -> Outcome:
+        from refsde.sampling import langevin_corrector
+        from refsde.testing import check_corrector
+
+        seeds = _Seeds(ctx)
+        step = lambda score_fn, x, t: langevin_corrector(score_fn, sde, x, t, method=method, snr=CORRECTOR_SNR,  # noqa: E731
+                                                         rng=seeds())[0]
+        return _outcome(lambda: check_corrector(step, sde, snr=CORRECTOR_SNR, method=method, **_kw(ctx)))
+
+    return run
 
 
 # ---- loss and likelihood ------------------------------------------------------------------------------
@@ -175,6 +203,18 @@ def likelihood(ctx: Context, sde: Any) -> Outcome:
     return _outcome(lambda: check_log_likelihood(loglik, sde, eps, **_kw(ctx)))
 
 
+def likelihood_hutchinson(ctx: Context, sde: Any) -> Outcome:
+    """One Rademacher probe per sample, held fixed along the solve: unbiased, judged by the stochastic mode."""
+    from refsde.likelihood import log_likelihood
+    from refsde.testing import check_log_likelihood
+
+    eps = 1e-3
+    seeds = _Seeds(ctx)
+    loglik = lambda score_fn, x: log_likelihood(score_fn, sde, x, eps=eps, divergence="hutchinson",  # noqa: E731
+                                                n_probes=1, probe="rademacher", rng=seeds())[0]
+    return _outcome(lambda: check_log_likelihood(loglik, sde, eps, stochastic=True, **_kw(ctx)))
+
+
 # ---- registration -------------------------------------------------------------------------------------
 _ALL = tuple(label for label, _ in SDE_CASES)
 DOGFOOD_ROWS: list[tuple[str, Callable[[Context, Any], Outcome], tuple[str, ...]]] = [
@@ -189,10 +229,18 @@ DOGFOOD_ROWS: list[tuple[str, Callable[[Context, Any], Outcome], tuple[str, ...]
     ("sample_ode.rk4", ode_sampler("rk4"), ("VP",)),
     ("sample_pc.langevin", pc_langevin, ("VP",)),
     ("sample_pc.predictor_only", pc_predictor_only, ("VP", "VE")),
-    ("langevin_corrector", corrector, ("VP", "VE")),
+    ("sample_ode.rk45", solver_sampler("sample_ode", None, method="rk45", rtol=1e-6, atol=1e-6), ("VP", "VE")),
+    ("sample_ddim", solver_sampler("sample_ddim", "ddim"), ("VP",)),
+    ("sample_dpm_solver.order2", solver_sampler("sample_dpm_solver", None, order=2), ("VP",)),
+    ("sample_dpm_solver.order3", solver_sampler("sample_dpm_solver", None, order=3), ("VP",)),
+    ("sample_dpm_solver_pp_2m", solver_sampler("sample_dpm_solver_pp_2m", None), ("VP",)),
+    ("sample_edm_heun", solver_sampler("sample_edm_heun", None), ("VP", "VE")),
+    ("langevin_corrector", corrector("langevin"), ("VP", "VE")),
+    ("langevin_corrector.annealed", corrector("annealed_langevin"), ("VE",)),
     ("dsm_loss.sigma2", dsm("sigma2"), ("VP", "VE")),
     ("dsm_loss.likelihood", dsm("likelihood", {"max_samples": DSM_MAX_SAMPLES}, importance_sampling=True), ("VP",)),
     ("log_likelihood", likelihood, ("VP", "VE")),
+    ("log_likelihood.hutchinson", likelihood_hutchinson, ("VP",)),
 ]
 
 

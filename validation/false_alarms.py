@@ -10,7 +10,8 @@ its sub-tests, so conservative) has observed <= expected up to binomial noise.  
 informative level (expected 10 of 200, so a check that is anti-conservative by a factor of 2 shows);
 at the default alpha = 1e-6 the expected count is 2e-4 and anything above 0 is a finding.
 
-Checks that have no statistical part (coefficients, marginal, ODE sampler, likelihood) are not listed.
+Checks that have no statistical part (coefficients, marginal, ODE sampler, the deterministic likelihood
+mode) are not listed.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _prior_case(kind: str) -> Case:
         from refsde import testing as rt
 
         ref = refsde.VPSDE() if kind == "VP" else refsde.VESDE()
-        rng = refsde.make_rng(10_000 + seed, backend)
+        rng = refsde.make_rng((10_000 if kind == "VP" else 15_000) + seed, backend)  # independent streams per case
         rt.check_prior(lambda shape: ref.prior_sample(shape, rng=rng), ref.prior_logp, ref, alpha=alpha, seed=seed, backend=backend)
 
     return (f"check_prior[{kind}]", run)
@@ -96,8 +97,9 @@ def _corrector_case(kind: str) -> Case:
 
         ref = refsde.VPSDE() if kind == "VP" else refsde.VESDE()
         rng = refsde.make_rng(30_000 + seed, backend)
-        rt.check_corrector(lambda score_fn, x, t: langevin_corrector(score_fn, ref, x, t, rng=rng)[0], ref, alpha=alpha, seed=seed,
-                           backend=backend)
+        # snr given: the check also tests the step size against the snr rule (refsde's default snr = 0.16)
+        rt.check_corrector(lambda score_fn, x, t: langevin_corrector(score_fn, ref, x, t, snr=0.16, rng=rng)[0], ref, snr=0.16,
+                           alpha=alpha, seed=seed, backend=backend)
 
     return (f"check_corrector[{kind}]", run)
 
@@ -116,6 +118,24 @@ def _dsm_case(weighting: str) -> Case:
     return (f"check_dsm_loss[VP, {weighting}]", run)
 
 
+def _hutchinson_likelihood_case(probe: str) -> Case:
+    def run(seed: int, alpha: float, backend: Any) -> None:
+        import refsde
+        from refsde import testing as rt
+        from refsde.likelihood import log_likelihood
+
+        ref = refsde.VPSDE()
+        rng = refsde.make_rng(50_000 + seed, backend)
+
+        def loglik(score_fn: Any, x0: Any) -> Any:
+            return log_likelihood(score_fn, ref, x0, eps=1e-3, divergence="hutchinson", n_probes=1, probe=probe,
+                                  rtol=1e-5, atol=1e-5, rng=rng)[0]
+
+        rt.check_log_likelihood(loglik, ref, eps=1e-3, stochastic=True, alpha=alpha, seed=seed, backend=backend)
+
+    return (f"check_log_likelihood[VP, hutchinson {probe}, stochastic]", run)
+
+
 CASES: list[Case] = [
     _prior_case("VP"),
     _prior_case("VE"),
@@ -123,8 +143,10 @@ CASES: list[Case] = [
     _sde_sampler_case("VP", "euler_maruyama"),
     _sde_sampler_case("VE", "reverse_diffusion"),
     _corrector_case("VP"),
+    _corrector_case("VE"),
     _dsm_case("sigma2"),
     _dsm_case("likelihood"),
+    _hutchinson_likelihood_case("rademacher"),
 ]
 
 
@@ -175,9 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=200)
     p.add_argument("--alphas", default="0.05,1e-6")
     p.add_argument("--backend", default=None)
-    p.add_argument("--only", default=None, help="run only cases whose name contains this text")
+    p.add_argument("--only", default=None, help="run only cases whose name contains one of these comma-separated texts")
     args = p.parse_args(argv)
-    cases = [c for c in CASES if not args.only or args.only in c[0]]
+    wanted = [w for w in (args.only or "").split(",") if w]
+    cases = [c for c in CASES if not wanted or any(w in c[0] for w in wanted)]
     print(format_markdown([]), flush=True)
     rows = run_false_alarms(args.seeds, tuple(float(a) for a in args.alphas.split(",")), args.backend, cases, stream=sys.stdout)
     # exit 1 when a check raises clearly more false alarms than its alpha allows (P < 1e-3)
