@@ -115,15 +115,21 @@ def rk45(
     n_acc, n_rej = zero, zero
     status = _Status(xp, t)
     toward = full(xp, tuple(t.shape), direction * float("inf"), like)
+    # loop constants, made once (each costs a dispatch per use on torch; values as in the expressions below)
+    one = xp.ones_like(t)
+    end = full(xp, tuple(t.shape), t1, like)
+    max_factor, min_factor = MAX_FACTOR * one, MIN_FACTOR * one
+    reduce_all = (lambda a: a) if t.ndim == 0 else xp.all  # a 0-d flag is its own all / any
+    reduce_any = (lambda a: a) if t.ndim == 0 else xp.any
     times, accepted_flags = [t], []
     attempts = 0
     while True:
         if attempts % sync_every == 0:
             # the one host sync per poll: bit 0 all done, bit 1 non-finite, bit 2 step too small
             code = int(
-                xp.astype(xp.all(t == t1), xp.int32)
-                + 2 * xp.astype(xp.any(status.bad), xp.int32)
-                + 4 * xp.astype(xp.any(status.small), xp.int32)
+                xp.astype(reduce_all(t == t1), xp.int32)
+                + 2 * xp.astype(reduce_any(status.bad), xp.int32)
+                + 4 * xp.astype(reduce_any(status.small), xp.int32)
             )
             if code & 2:
                 when = _first_bad(xp, status.bad, status.bad_t, direction)
@@ -147,7 +153,7 @@ def rk45(
         h_abs = xp.where(rejected, h_abs, xp.maximum(h_abs, min_step))  # scipy clips |h| up at a step's start
         small = active & (h_abs < min_step)
         t_new = t + h_abs * direction
-        t_new = xp.where(direction * (t_new - t1) > 0, full(xp, tuple(t.shape), t1, like), t_new)  # land on t1
+        t_new = xp.where(direction * (t_new - t1) > 0, end, t_new)  # land on t1
         h = t_new - t
         h_try = xp.abs(h)
         # Dormand-Prince stages with FSAL: K[0] = f(t, y) from the previous accepted step
@@ -168,11 +174,11 @@ def rk45(
         status.bad = status.bad | bad
         status.small = status.small | small
         accept = active & ~small & (err_norm < 1)
-        positive = xp.where(err_norm > 0, err_norm, xp.ones_like(err_norm))
+        positive = xp.where(err_norm > 0, err_norm, one)
         power = SAFETY * positive**ERROR_EXPONENT
-        grow = xp.where(err_norm == 0, MAX_FACTOR * xp.ones_like(power), xp.minimum(power, MAX_FACTOR * xp.ones_like(power)))
-        grow = xp.where(rejected, xp.minimum(grow, xp.ones_like(grow)), grow)  # no growth right after a rejection
-        shrink = xp.maximum(power, MIN_FACTOR * xp.ones_like(power))
+        grow = xp.where(err_norm == 0, max_factor, xp.minimum(power, max_factor))
+        grow = xp.where(rejected, xp.minimum(grow, one), grow)  # no growth right after a rejection
+        shrink = xp.maximum(power, min_factor)
         h_abs = xp.where(active, h_try * xp.where(accept, grow, shrink), h_abs)
         rejected = xp.where(active, ~accept, rejected)
         y = select(xp, accept, y_new, y)

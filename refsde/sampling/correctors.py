@@ -18,11 +18,13 @@ both PC orders (in ``predictor_first`` they run at t_{k+1}, after the predictor 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
-from .._arrays import Array, batch_broadcast, namespace_of, sum_non_batch
+from .._arrays import Array, namespace_of, sum_non_batch
 from ..sde import SubVPSDE, VPSDE
 from ._checks import check_choice
+from ._coefficients import host_floats, time_array
 from ._context import StepContext
 from ._discrete import check_chain_steps, check_ddpm_steps, ddpm_beta
 
@@ -31,9 +33,20 @@ Corrector = Callable[[StepContext, Array, Array, Array, float, bool, int], "tupl
 
 def _alpha(ctx: StepContext, level: int, like: Array) -> Array | float:
     """alpha_i = 1 - beta_i at level i (VP, sub-VP) or 1 (others), as in score_sde's correctors."""
+    if ctx.table is not None and ctx.table.alpha is not None:
+        return ctx.table.alpha[level]  # precomputed by chain_alphas
     if isinstance(ctx.sde, (VPSDE, SubVPSDE)):
         return 1.0 - ddpm_beta(ctx.sde, ctx.n_steps, level, like)
     return 1.0
+
+
+def chain_alphas(sde: Any, n_steps: int, like: Array) -> list[float]:
+    """alpha_i of every level i = 0..n_steps - 1 as host floats in ``like``'s dtype, one vectorized evaluation
+    of the same arithmetic as :func:`_alpha` (1 - beta(t_i) T / N, t_i = i T / (N - 1); 1 for other SDEs)."""
+    if not isinstance(sde, (VPSDE, SubVPSDE)):
+        return [1.0] * n_steps
+    t_i = time_array([level * (sde.T / (n_steps - 1)) for level in range(n_steps)], like)  # t_i = i T / (N - 1)
+    return host_floats(1.0 - sde.beta(t_i) * (sde.T / n_steps))  # 1 - beta_i, beta_i = beta(t_i) T / N
 
 
 def _norms(xp: Any, a: Array) -> Array:
@@ -48,10 +61,12 @@ def langevin_update(score: Any, x: Array, t: Array, z: Array, snr: float, batch_
     s_norm, z_norm = _norms(xp, s), _norms(xp, z)
     if batch_norm:
         s_norm, z_norm = xp.mean(s_norm), xp.mean(z_norm)  # score_sde: batch means of the norms
-    moving = s_norm > 0.0
-    ratio = z_norm / xp.where(moving, s_norm, xp.ones_like(s_norm))
-    e = xp.where(moving, 2.0 * alpha * (snr * ratio) ** 2, xp.zeros_like(ratio))  # e = 2 alpha (snr |z|/|s|)^2
-    e = batch_broadcast(e, x)
+    # ||s|| = 0 (or NaN): divide by +inf instead, so that ratio = 0 and e = 0 exactly (one where, no warning)
+    ratio = z_norm / xp.where(s_norm > 0.0, s_norm, xp.full_like(s_norm, math.inf))
+    r = snr * ratio
+    e = 2.0 * alpha * (r * r)  # e = 2 alpha (snr |z|/|s|)^2 (r * r: the same rounding as r ** 2, cheaper)
+    if e.ndim == 1 and x.ndim > 1:
+        e = xp.reshape(e, (e.shape[0],) + (1,) * (x.ndim - 1))  # per-sample e against (n, *dims)
     mean = x + e * s  # Langevin drift step x + e grad log p_t
     return mean + xp.sqrt(2.0 * e) * z, mean  # plus sqrt(2 e) z
 
@@ -92,4 +107,7 @@ def setup_corrector(name: Any, sde: Any, n_steps: int) -> Corrector:
     return CORRECTORS[name]
 
 
-__all__ = ["CORRECTORS", "annealed_langevin", "annealed_langevin_update", "langevin", "langevin_update", "setup_corrector"]
+__all__ = [
+    "CORRECTORS", "annealed_langevin", "annealed_langevin_update", "chain_alphas", "langevin", "langevin_update",
+    "setup_corrector",
+]

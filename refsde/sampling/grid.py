@@ -8,7 +8,7 @@ dtype, so every backend sees the same step sizes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from array_api_compat import device as device_of
 
@@ -39,6 +39,16 @@ def time_grid(sde: Any, n_steps: int, eps: float = 1e-3, *, like: Array | None =
         return get_backend().asarray(points)
     xp = namespace_of(like)
     return xp.asarray(points, dtype=like.dtype, device=device_of(like))
+
+
+def time_scalars(like: Array) -> Callable[[float], Array]:
+    """``make(t)``: the host time t as a 0-d array of ``like``'s namespace, dtype and device (looked up once)."""
+    xp, dtype, dev = namespace_of(like), like.dtype, device_of(like)
+
+    def make(t: float) -> Array:
+        return xp.asarray(t, dtype=dtype, device=dev)
+
+    return make
 
 
 def time_scalar(t: float, like: Array) -> Array:

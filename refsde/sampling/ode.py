@@ -3,7 +3,9 @@ adaptive Dormand-Prince RK45 through :func:`refsde.ode.solve_ode`.
 
 Conventions as in :mod:`refsde.sampling.sde_sampler`: integrated backwards from T to eps.  The fixed-step
 methods use the grid linspace(T, eps, n_steps + 1) and pass ``score_fn(x, t)`` t as a 0-d array (grid
-times, and for RK4 also the midpoints t_k - h_k / 2).  RK45 chooses its own steps (scipy's RK45 control);
+times, and for RK4 also the midpoints t_k - h_k / 2); they tabulate f and g^2 at all stage times once
+(host floats, :mod:`refsde.sampling._coefficients`) and check NaN on the first score output and then on
+the state every 16 steps and at the end (:mod:`refsde.sampling._watch`).  RK45 chooses its own steps (scipy's RK45 control);
 ``score_fn`` then gets a 0-d t (error_norm="batch") or, with error_norm="sample", a t of shape (n,)
 (every sample has its own time and step size).  The drift is F(x, t) = f(x, t) - g(t)^2 s(x, t) / 2.  The
 map x_T -> x is deterministic; ``denoise=True`` adds Tweedie's step at eps.
@@ -20,11 +22,35 @@ from ._context import StepContext
 from ._progress import steps
 from ._score import CheckedScore
 from .denoise import tweedie_denoise
-from .grid import grid_points, time_grid, time_scalar
+from ._coefficients import DriftTable
+from ._watch import NaNWatch
+from .grid import grid_points, time_grid, time_scalar, time_scalars
 from .info import SampleInfo
-from .ode_steps import ODE_STEPS
+from .ode_steps import ODE_STEPS, stage_times
 
 ODE_METHODS = (*ODE_STEPS, "rk45")
+
+
+def _fixed_steps(
+    score: CheckedScore, sde: Any, x_T: Array, times: list[float], step: Any, method: str, progress: bool
+) -> tuple[Array, NaNWatch]:
+    """The fixed-step loop on ``times``; f and g^2 at every stage time are tabulated once (host floats)."""
+    n_steps = len(times) - 1
+    stages = [t for k in range(n_steps) for t in stage_times(method, times[k], times[k] - times[k + 1])]
+    table = DriftTable(sde, stages, x_T)
+    f_at, g2_at, make_t = table.f, table.g2, time_scalars(x_T)
+
+    def drift(x: Array, t: float) -> Array:
+        # PF ODE drift f(x,t) - g^2 s / 2 (Song et al. eq. 13); 0.5 * g2 is exact, as it was on a 0-d array
+        s = score(x, make_t(t))  # first: no temporary of x's size stays alive across the score call
+        return f_at[t] * x - (0.5 * g2_at[t]) * s
+
+    watch = NaNWatch(x_T, times)
+    x = x_T
+    for k in steps(n_steps, progress, f"ode({method})"):
+        x = step(drift, x, times[k], times[k] - times[k + 1])
+        watch.after(k, x)
+    return x, watch
 
 
 def sample_ode(
@@ -69,26 +95,27 @@ def sample_ode(
         check_choice(error_norm, ("batch", "sample"), "error_norm")
     else:
         n_steps = check_n_steps(n_steps)
-    score = CheckedScore(score_fn)
-
-    def drift(x: Array, t: Array) -> Array:
-        f = batch_broadcast(sde.drift_coefficient(t), x)
-        g2 = batch_broadcast(sde.diffusion_squared(t), x)
-        return f * x - (0.5 * g2) * score(x, t)  # PF ODE drift f(x,t) - g^2 s / 2 (Song et al. eq. 13)
-
     if method == "rk45":
+        score = CheckedScore(score_fn)
+
+        def drift(x: Array, t: Array) -> Array:
+            f = batch_broadcast(sde.drift_coefficient(t), x)
+            g2 = batch_broadcast(sde.diffusion_squared(t), x)
+            return f * x - (0.5 * g2) * score(x, t)  # PF ODE drift f(x,t) - g^2 s / 2 (Song et al. eq. 13)
+
         x, ode_info = solve_ode(
             lambda t, x: drift(x, t), x_T, float(sde.T), eps, method="rk45", rtol=rtol, atol=atol, error_norm=error_norm,
             progress=progress,
         )
         grid, n_accepted, n_rejected = ode_info.ts, ode_info.n_accepted, ode_info.n_rejected
+        watch = None
     else:
-        step = ODE_STEPS[method]
+        score = CheckedScore(score_fn, nan="first")  # NaN: first output, then the state (see _watch)
         times = grid_points(sde.T, n_steps, eps)
-        x = x_T
-        for k in steps(n_steps, progress, f"ode({method})"):
-            x = step(drift, x, times[k], times[k] - times[k + 1], x_T)
+        x, watch = _fixed_steps(score, sde, x_T, times, ODE_STEPS[method], method, progress)
         grid, n_accepted, n_rejected = time_grid(sde, n_steps, eps, like=x_T), n_steps, 0
     if denoise:
         x = tweedie_denoise(StepContext(sde, None, n_accepted, score), x, time_scalar(eps, x_T))
+        if watch is not None:
+            watch.check_denoised(x)
     return x, SampleInfo(score.nfe, grid, n_accepted, n_rejected, f"ode({method})")

@@ -20,6 +20,10 @@ Explicit ``noise`` has shape (n_steps, 1 + M, *x_T.shape), M = n_corrector_steps
 corrector): ``noise[k, 0]`` is the predictor's draw in step k (unused with ``predictor=None``) and
 ``noise[k, 1 + j]`` the j-th corrector step's, whatever the order.  With ``rng`` the draws are made in
 the order the updates run.
+
+NaN in score outputs: the first output is checked, then the state after every 16 grid steps and at the
+end (:mod:`refsde.sampling._watch`); time coefficients are evaluated once per grid as host floats
+(:mod:`refsde.sampling._coefficients`), as in :mod:`refsde.sampling.sde_sampler`.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ from ._discrete import chain_level
 from ._noise import NoiseSource
 from ._progress import steps
 from ._score import CheckedScore
-from .correctors import setup_corrector
+from ._coefficients import GridTable
+from ._watch import NaNWatch
+from .correctors import chain_alphas, setup_corrector
 from .denoise import tweedie_denoise
-from .grid import grid_points, time_grid, time_scalar
+from .grid import grid_points, time_grid, time_scalar, time_scalars
 from .info import SampleInfo
 from .predictors import setup_predictor
 
@@ -91,18 +97,24 @@ def sample_pc(
         correct = setup_corrector(corrector, sde, n_steps)
         m = check_n_steps(n_corrector_steps, "n_corrector_steps")
         snr = check_positive("snr", snr)
-    score = CheckedScore(score_fn)
+    score = CheckedScore(score_fn, nan="first")  # NaN: first output, then the state (see _watch)
     source = NoiseSource(x_T, (n_steps, 1 + m), noise=noise, rng=rng)
-    ctx = StepContext(sde, None, n_steps, score)  # no chain copy: levels are passed explicitly
     times = grid_points(sde.T, n_steps, eps)
+    table = GridTable(sde, times, x_T) if predictor == "euler_maruyama" or corrector == "langevin" else None
+    if table is not None and corrector == "langevin":
+        table.with_alphas(chain_alphas(sde, n_steps, x_T))
+    ctx = StepContext(sde, None, n_steps, score, table)  # no chain copy: levels are passed explicitly
+    watch = NaNWatch(x_T, times)
+    make_t = time_scalars(x_T)
     final = _final_update(n_steps, m, predictor is not None, order)
+    prediction = [("p", 0)] if step is not None else []
+    corrections = [("c", j) for j in range(m)]
+    updates = prediction + corrections if order == "predictor_first" else corrections + prediction
     x = x_T
+    t_next = make_t(times[0])
     for k in steps(n_steps, progress, "pc"):
-        t_k, t_next = time_scalar(times[k], x_T), time_scalar(times[k + 1], x_T)
+        t_k, t_next = t_next, make_t(times[k + 1])  # t_{k+1} of step k is t_k of step k + 1
         level = chain_level(n_steps, k)  # i = n_steps - 1 - k for predictor and correctors alike
-        updates = [("p", 0)] if step is not None else []
-        corrections = [("c", j) for j in range(m)]
-        updates = updates + corrections if order == "predictor_first" else corrections + updates
         for kind, j in updates:
             if kind == "p":
                 x_next, x_mean = step(ctx, x, t_k, times[k] - times[k + 1], source.draw(k, 0), level)
@@ -110,8 +122,11 @@ def sample_pc(
                 t_c = t_next if order == "predictor_first" else t_k
                 x_next, x_mean = correct(ctx, x, t_c, source.draw(k, 1 + j), snr, batch_norm, level)  # type: ignore[misc]
             x = x_mean if (not last_step_noise and (k, kind, j) == final) else x_next
+            x_next = x_mean = None  # release the unused one before the next score call (allocator reuse)
+        watch.after(k, x)
     if denoise:
         x = tweedie_denoise(ctx, x, time_scalar(eps, x_T))
+        watch.check_denoised(x)
     name = f"pc({predictor}, {corrector}, {order})"
     return x, SampleInfo(score.nfe, time_grid(sde, n_steps, eps, like=x_T), n_steps, 0, name)
 

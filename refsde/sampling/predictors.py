@@ -22,7 +22,13 @@ Step = Callable[[StepContext, Array, Array, float, Array, int], "tuple[Array, Ar
 
 
 def euler_maruyama(ctx: StepContext, x: Array, t: Array, h: float, z: Array, level: int) -> tuple[Array, Array]:
-    """x' = x - [f(x, t) - g(t)^2 s(x, t)] h + g(t) sqrt(h) z (``level`` unused)."""
+    """x' = x - [f(x, t) - g(t)^2 s(x, t)] h + g(t) sqrt(h) z (``level`` only locates step k in ``ctx.table``)."""
+    if ctx.table is not None:  # precomputed f(t_k), g(t_k)^2, sqrt(g^2 h_k) of grid step k = N - 1 - level
+        k = ctx.n_steps - 1 - level
+        f, g2, scale = ctx.table.f[k], ctx.table.g2[k], ctx.table.em_scale[k]
+        s = ctx.score(x, t)
+        mean = x - (f * x - g2 * s) * h  # Euler step of the reverse SDE (Song et al. eq. 6)
+        return mean + scale * z, mean
     xp = namespace_of(x)
     f = ctx.sde.drift_coefficient(t)
     g2 = ctx.sde.diffusion_squared(t)

@@ -10,7 +10,11 @@ Conventions (shared with :mod:`refsde.sampling.pc` and :mod:`refsde.sampling.ode
   each, as score_sde's chain does (not floor(t_k (N - 1) / T), which repeats and skips levels on this
   grid); see :mod:`refsde.sampling._discrete` for the reasons.
 * ``score_fn(x, t)`` is called with ``x`` of x_T's shape and ``t`` a 0-d array of x_T's dtype and
-  device holding the current time; it must return an array of x's shape.
+  device holding the current time; it must return an array of x's shape (checked on every call) without
+  NaN: the first output is checked, then the state every 16 steps and at the end, so a NaN raises
+  ValueError within 16 steps of its appearance, naming the window of times (:mod:`refsde.sampling._watch`).
+* Time coefficients (f(t_k), g(t_k)^2, ...) are evaluated once for the whole grid, vectorized, and kept
+  as host floats (:mod:`refsde.sampling._coefficients`): no per-step validation or host sync.
 * Noise is added on every step; with ``last_step_noise=False`` the last step returns its mean (no
   noise).  ``denoise=True`` then applies Tweedie's formula at t = eps:
   x0_hat = (x + sigma_eps^2 s(x, eps)) / alpha_eps (one more score evaluation).
@@ -31,7 +35,9 @@ from ._noise import NoiseSource
 from ._progress import steps
 from ._score import CheckedScore
 from .denoise import tweedie_denoise
-from .grid import grid_points, time_grid, time_scalar
+from ._coefficients import GridTable
+from ._watch import NaNWatch
+from .grid import grid_points, time_grid, time_scalar, time_scalars
 from .info import SampleInfo
 from .predictors import setup_predictor
 
@@ -78,16 +84,21 @@ def sample_sde(
     eps = check_eps(sde, eps)
     check_state(x_T)
     step = setup_predictor(method, sde, n_steps)
-    score = CheckedScore(score_fn)
+    score = CheckedScore(score_fn, nan="first")  # NaN: first output, then the state (see _watch)
     source = NoiseSource(x_T, (n_steps,), noise=noise, rng=rng)
-    ctx = StepContext(sde, None, n_steps, score)  # no chain copy: levels are passed to discretize
     times = grid_points(sde.T, n_steps, eps)
+    table = GridTable(sde, times, x_T) if method == "euler_maruyama" else None
+    ctx = StepContext(sde, None, n_steps, score, table)  # no chain copy: levels are passed to discretize
+    watch = NaNWatch(x_T, times)
+    make_t = time_scalars(x_T)
     x = x_T
     for k in steps(n_steps, progress, method):
-        t_k, h_k = time_scalar(times[k], x_T), times[k] - times[k + 1]
-        x_next, x_mean = step(ctx, x, t_k, h_k, source.draw(k), chain_level(n_steps, k))
+        x_next, x_mean = step(ctx, x, make_t(times[k]), times[k] - times[k + 1], source.draw(k), chain_level(n_steps, k))
         x = x_next if (last_step_noise or k < n_steps - 1) else x_mean
+        x_next = x_mean = None  # release the unused one before the next score call (allocator reuse)
+        watch.after(k, x)
     if denoise:
         x = tweedie_denoise(ctx, x, time_scalar(eps, x_T))
+        watch.check_denoised(x)
     info = SampleInfo(score.nfe, time_grid(sde, n_steps, eps, like=x_T), n_steps, 0, method)
     return x, info

@@ -1,0 +1,168 @@
+"""The fixed-step samplers' low-overhead machinery keeps their guarantees.
+
+* NaN score outputs are checked on the first call and then through the state (every 16 steps and at the
+  end, refsde.sampling._watch): a NaN that appears only later in the run, only in the last step or only in
+  the denoising step must still raise ValueError; wrong shapes are checked on every call.
+* The coefficient tables (host floats, one vectorized evaluation) hold the closed-form values, and the
+  tabulated Euler-Maruyama step equals the untabulated one bit for bit (same arithmetic, same rounding).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import refsde
+from refsde.sampling import sample_ode, sample_pc, sample_sde
+from refsde.sampling._coefficients import GridTable
+from refsde.sampling._context import StepContext
+from refsde.sampling._score import CheckedScore
+from refsde.sampling._watch import CHECK_EVERY, has_nan
+from refsde.sampling.correctors import chain_alphas
+from refsde.sampling.grid import grid_points, time_scalar
+from refsde.sampling.predictors import euler_maruyama
+
+BACKEND = refsde.get_backend()
+XP = BACKEND.xp
+N = 40  # > beta_max T = 20 (PC's corrector needs DDPM betas < 1) and > 2 NaN-check periods
+EPS = 1e-3
+
+
+def _np(a) -> np.ndarray:
+    return np.asarray(BACKEND.to_numpy(a), dtype=np.float64)
+
+
+def _x_T(sde):
+    return sde.prior_sample((5, 3), 0, backend=BACKEND)
+
+
+def _runs(sde, x_T, score, **kw):
+    return {
+        "em": lambda: sample_sde(score, sde, x_T, N, rng=1, **kw),
+        "reverse_diffusion": lambda: sample_sde(score, sde, x_T, N, rng=1, method="reverse_diffusion", **kw),
+        "pc": lambda: sample_pc(score, sde, x_T, N, rng=1, predictor="euler_maruyama", **kw),
+        "pc_rd_ald": lambda: sample_pc(score, sde, x_T, N, rng=1, corrector="annealed_langevin", **kw),
+        "ode_euler": lambda: sample_ode(score, sde, x_T, N, method="euler", **kw),
+        "ode_rk4": lambda: sample_ode(score, sde, x_T, N, method="rk4", **kw),
+    }
+
+
+def _nan_when(predicate):
+    """A score -x / (1 + t) that returns NaN wherever predicate(t) holds (t a host float)."""
+
+    def score(x, t):
+        s = -x / (1.0 + t)
+        return s * float("nan") if predicate(float(t)) else s
+
+    return score
+
+
+GRID = grid_points(1.0, N, EPS)
+
+
+@pytest.mark.parametrize("name", ["em", "reverse_diffusion", "pc", "pc_rd_ald", "ode_euler", "ode_rk4"])
+@pytest.mark.parametrize(
+    "when",
+    [
+        pytest.param(lambda t: t < 0.6, id="from-mid-run"),
+        pytest.param(lambda t: abs(t - GRID[20]) < 1e-6, id="one-step-only"),  # step 20: not a check step
+        pytest.param(lambda t: t < GRID[N - 1] + 1e-6, id="last-step-only"),  # the score at t_{N-1} (and eps)
+    ],
+)
+def test_nan_after_the_first_call_still_raises(name, when):
+    sde = refsde.VPSDE()
+    with pytest.raises(ValueError, match="NaN"):
+        _runs(sde, _x_T(sde), _nan_when(when))[name]()
+
+
+@pytest.mark.parametrize("name", ["em", "reverse_diffusion", "ode_euler"])  # PC, RK4 also evaluate at eps
+def test_nan_only_in_the_denoising_step_raises(name):
+    sde = refsde.VPSDE()
+    score = _nan_when(lambda t: t < EPS * (1 + 1e-6) and t > 0)  # only at t = eps: the Tweedie step's call
+    x, _ = _runs(sde, _x_T(sde), score)[name]()  # no call at eps without denoise: fine
+    assert np.all(np.isfinite(_np(x)))
+    with pytest.raises(ValueError, match="NaN"):
+        _runs(sde, _x_T(sde), score, denoise=True)[name]()
+
+
+@pytest.mark.parametrize("name", ["em", "pc", "ode_rk4"])
+def test_wrong_shape_after_the_first_call_raises(name):
+    sde = refsde.VPSDE()
+
+    def score(x, t):
+        return -x[:, :2] if float(t) < 0.5 else -x
+
+    with pytest.raises(ValueError, match="shape"):
+        _runs(sde, _x_T(sde), score)[name]()
+
+
+def test_nan_window_names_the_steps():
+    sde = refsde.VPSDE()
+    k_bad = 21  # first step whose score is NaN; detected after step 2 * CHECK_EVERY - 1 = 31
+    with pytest.raises(ValueError) as err:
+        sample_sde(_nan_when(lambda t: t <= GRID[k_bad] + 1e-9), sde, _x_T(sde), N, rng=1)
+    assert f"steps {CHECK_EVERY}..{2 * CHECK_EVERY - 1}" in str(err.value)
+
+
+def test_has_nan_is_exact():
+    # sum overflow to inf, and +inf/-inf summing to NaN, are not NaN entries
+    with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point (NumPy-based backends)
+        assert not has_nan(XP, BACKEND.asarray(np.array([1e308, 1e308, -1.0])))
+        assert not has_nan(XP, BACKEND.asarray(np.array([math.inf, -math.inf, 0.0])))
+    assert has_nan(XP, BACKEND.asarray(np.array([0.0, math.nan, 1.0])))
+    assert not has_nan(XP, BACKEND.asarray(np.zeros((3, 2))))
+
+
+def test_grid_table_matches_closed_forms():
+    sde = refsde.VPSDE(beta_min=0.1, beta_max=20.0)
+    times = grid_points(1.0, 8, EPS)
+    table = GridTable(sde, times, BACKEND.asarray(np.zeros((2, 2))))
+    beta = [0.1 + t * 19.9 for t in times[:-1]]  # beta(t) = beta_min + t (beta_max - beta_min), T = 1
+    h = [times[k] - times[k + 1] for k in range(8)]
+    np.testing.assert_allclose(table.f, [-b / 2 for b in beta], rtol=1e-14)  # f = -beta / 2
+    np.testing.assert_allclose(table.g2, beta, rtol=1e-14)  # g^2 = beta
+    np.testing.assert_allclose(table.em_scale, [math.sqrt(b * hk) for b, hk in zip(beta, h)], rtol=1e-14)
+    # score_sde's alphas: 1 - linspace(beta_min, beta_max, N)[i] / N
+    expected = 1.0 - np.linspace(0.1, 20.0, 8) / 8
+    np.testing.assert_allclose(chain_alphas(sde, 8, BACKEND.asarray(np.zeros(2))), expected, rtol=1e-14)
+    assert chain_alphas(refsde.VESDE(), 4, BACKEND.asarray(np.zeros(2))) == [1.0] * 4
+
+
+@pytest.mark.parametrize("make_sde", [refsde.VPSDE, refsde.SubVPSDE, refsde.VESDE], ids=["vp", "subvp", "ve"])
+def test_tabulated_em_step_is_bit_identical_to_the_direct_one(make_sde):
+    sde = make_sde()
+    x = _x_T(sde)
+    z = refsde.make_rng(2, BACKEND).normal(tuple(x.shape), dtype=x.dtype)
+    times = grid_points(sde.T, N, EPS)
+    score = lambda y, t: -y / (1.0 + t)  # noqa: E731
+    direct = StepContext(sde, None, N, CheckedScore(score))
+    tabulated = StepContext(sde, None, N, CheckedScore(score), GridTable(sde, times, x))
+    for k in (0, 17, N - 1):
+        t = time_scalar(times[k], x)
+        h = times[k] - times[k + 1]
+        a = euler_maruyama(direct, x, t, h, z, N - 1 - k)
+        b = euler_maruyama(tabulated, x, t, h, z, N - 1 - k)
+        np.testing.assert_array_equal(_np(a[0]), _np(b[0]))
+        np.testing.assert_array_equal(_np(a[1]), _np(b[1]))
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_langevin_sample_with_zero_score_does_not_move(batch_norm):
+    # documented: ||s|| = 0 gives step size e = 0 (no drift, no noise); the other samples move
+    from refsde.sampling import langevin_corrector
+
+    sde = refsde.VPSDE()
+    x = _x_T(sde)
+    mask = np.ones((5, 1))
+    mask[0] = 0.0
+    zero_first = BACKEND.asarray(mask)
+
+    def score(y, t):
+        return -y * (zero_first if not batch_norm else 0.0 * zero_first)
+
+    out, _ = langevin_corrector(score, sde, x, 0.5, rng=3, batch_norm=batch_norm)
+    moved = np.abs(_np(out) - _np(x)).max(axis=1)
+    assert moved[0] == 0.0
+    assert (moved[1:] > 0).all() if not batch_norm else (moved == 0).all()
