@@ -90,3 +90,37 @@ def test_default_backends_and_out_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REFSDE_BACKEND")
     assert bench.default_backends(None)[0] == "numpy"
     assert bench.default_out_dir("numpy").replace("\\", "/").endswith("backends/numpy")
+
+
+def test_diagonal_score_matches_the_full_covariance_oracle(backend: Any) -> None:
+    # the same law N(0, diag(linspace(0.5, 2, d))) through refsde.gaussian's eigendecomposition-based oracle
+    from refsde.gaussian import Gaussian
+    from refsde_validation.bench_likelihood import DiagonalGaussianScore
+
+    d = 5
+    sde = vp_sde()
+    cheap = DiagonalGaussianScore(backend, sde, d)
+    xp = backend.xp
+    c = np.linspace(0.5, 2.0, d)
+    oracle = Gaussian(backend.asarray(np.zeros(d)), backend.asarray(np.diag(c))).score_fn(sde)
+    x = backend.asarray(np.random.default_rng(0).normal(size=(4, d)))
+    for t_val in (1e-5, 0.3, 1.0):
+        t = xp.asarray(t_val, dtype=x.dtype)
+        for a, b in ((cheap(x, t), oracle(x, t)), (cheap.divergence(x, t), oracle.divergence(x, t)),
+                     (cheap.log_prob(x, t_val), oracle.log_prob(x, t_val))):
+            np.testing.assert_allclose(backend.to_numpy(a), backend.to_numpy(b), rtol=1e-10, atol=1e-12)
+
+
+def test_rss_memory_method_reports_the_live_states() -> None:
+    # the RSS (VmHWM) method, run on NumPy so that the child starts fast: x_T and the state alone are two
+    # states of n d itemsize = 256 kB each (above the 64 KiB mmap threshold), so the peak must exceed
+    # 2 states; the old polled-RSS method read 0 for torch.  The peak must not grow with the step count.
+    n, d = 512, 64
+    unit = n * d * 8
+    peaks = []
+    for steps in (4, 40):
+        peak, method = bench_memory._child_peak("numpy", "float64", "sampler", n, d, steps, traced=False)
+        assert method in ("vmhwm", "polled")
+        peaks.append(peak)
+    assert min(peaks) >= 2 * unit, peaks
+    assert (peaks[1] - peaks[0]) / (unit * 36) < 0.05, peaks  # O(n d): far less than a state per step

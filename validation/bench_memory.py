@@ -12,12 +12,18 @@ Method:
 * NumPy-like backends (numpy, array_api_strict): ``tracemalloc`` peak over the call, after a warm-up call
   (NumPy reports its data buffers to tracemalloc), in a fresh child process so that the other benchmarks'
   garbage does not count.
-* Other backends (torch CPU, ...): resident set size of a child process (Linux ``/proc/self/statm``):
-  the child imports the backend and runs a tiny warm-up, reads its RSS, then runs the measured call
-  (building x_T included) while a thread polls the RSS every 0.5 ms; the peak minus the RSS before is
-  reported.  (``ru_maxrss`` does not work here: importing torch sets a high-water mark above the
-  sampler's.)  RSS counts allocator caches, so this is an upper bound; a polled peak can miss spikes
-  shorter than the polling interval.  GPU memory is not measured.
+* Other backends (torch CPU, ...): the kernel's peak resident set size of a fresh child process.  The
+  child imports the backend and runs a tiny warm-up, resets the peak (``echo 5 > /proc/self/clear_refs``,
+  Linux >= 4.0: VmHWM := current RSS), reads its RSS, runs the measured call (building x_T included) and
+  reports VmHWM minus that RSS: an exact high-water mark, no polling, so no spike is missed.  The child
+  runs with ``MALLOC_MMAP_THRESHOLD_=65536``: glibc then serves every buffer of 64 KiB or more by mmap and
+  returns it on free, so freed tensors leave the RSS and the baseline holds no reusable free heap (with
+  glibc's default dynamic threshold, freed buffers stayed resident in the heap and were reused, and the
+  peak over the baseline read 0).  RSS also counts allocator caches and library workspaces, so this is an
+  upper bound on the live arrays.  (``ru_maxrss`` alone does not work: importing torch sets a high-water
+  mark above the sampler's, and it cannot be reset.)  Where clear_refs cannot be written, the child falls
+  back to polling its RSS every 0.5 ms from a thread (a lower bound that can miss short spikes); the
+  method used is reported.  GPU memory is not measured.
 
 Work: ``sample_sde(method="euler_maruyama")`` with the linear score s = -x, and ``log_likelihood(method="rk4",
 n_steps=...)`` with the exact Gaussian score of N(0, I) (only when ``refsde.likelihood`` is importable).
@@ -66,20 +72,41 @@ else:
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1]) * page
 
-    before, high, done = rss(), [0], threading.Event()
+    def hwm():
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        raise OSError("no VmHWM")
 
-    def poll():
-        while not done.is_set():
-            high[0] = max(high[0], rss())
-            done.wait(0.0005)
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # reset the peak RSS (VmHWM) to the current RSS
+        before = rss()
+        hwm()
+        method = "vmhwm"
+    except OSError:
+        method = "polled"
+    if method == "vmhwm":
+        run(n, d, steps)
+        peak = hwm() - before
+    else:
+        before, high, done = rss(), [0], threading.Event()
 
-    thread = threading.Thread(target=poll, daemon=True)
-    thread.start()
-    run(n, d, steps)
-    done.set()
-    thread.join()
-    peak = max(high[0], rss()) - before
-print(json.dumps({"peak_bytes": peak}))
+        def poll():
+            while not done.is_set():
+                high[0] = max(high[0], rss())
+                done.wait(0.0005)
+
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        run(n, d, steps)
+        done.set()
+        thread.join()
+        peak = max(high[0], rss()) - before
+if use_trace:
+    method = "tracemalloc"
+print(json.dumps({"peak_bytes": peak, "method": method}))
 """
 
 TRACED = ("numpy", "array_api_strict")
@@ -112,9 +139,22 @@ class MemoryRow:
         return (self.peaks[0] / unit, self.peaks[1] / unit)
 
 
-def _child_peak(name: str, dtype: str, kind: str, n: int, d: int, steps: int) -> int:
-    trace = int(name in TRACED)
+METHODS = {
+    "tracemalloc": "tracemalloc peak, child process",
+    "vmhwm": "peak RSS (VmHWM after a clear_refs reset) minus RSS before, child process, MALLOC_MMAP_THRESHOLD_=64 KiB",
+    "polled": "polled peak RSS minus RSS before (0.5 ms), child process, MALLOC_MMAP_THRESHOLD_=64 KiB",
+}
+
+
+def _child_peak(
+    name: str, dtype: str, kind: str, n: int, d: int, steps: int, traced: bool | None = None
+) -> tuple[int, str]:
+    """(peak bytes, method key of :data:`METHODS`) of one measured call in a fresh child process;
+    ``traced`` forces tracemalloc (True) or the RSS method (False), default by backend (:data:`TRACED`)."""
+    trace = int(name in TRACED if traced is None else traced)
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    if not trace:
+        env["MALLOC_MMAP_THRESHOLD_"] = "65536"  # buffers >= 64 KiB by mmap, returned on free (module doc)
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, name, dtype, kind, str(n), str(d), str(steps), str(trace)],
         capture_output=True, text=True, env=env, timeout=1800,
@@ -122,7 +162,8 @@ def _child_peak(name: str, dtype: str, kind: str, n: int, d: int, steps: int) ->
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         raise RuntimeError(lines[-1] if lines else f"child exited with {proc.returncode}")
-    return int(json.loads(proc.stdout.strip().splitlines()[-1])["peak_bytes"])
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    return int(data["peak_bytes"]), str(data["method"])
 
 
 def run_memory_benchmarks(
@@ -135,16 +176,17 @@ def run_memory_benchmarks(
 ) -> tuple[list[MemoryRow], list[str]]:
     """Rows for the sampler (and the likelihood when available) and notes on what was skipped."""
     itemsize = 8 if dtype == "float64" else 4
-    method = "tracemalloc peak" if name in TRACED else "polled peak RSS minus RSS before, child process"
     rows: list[MemoryRow] = []
     notes: list[str] = []
     for kind, (n, d) in (("sampler", sampler_size), ("likelihood", likelihood_size)):
         try:
-            peaks = tuple(_child_peak(name, dtype, kind, n, d, s) for s in steps)
+            measured = [_child_peak(name, dtype, kind, n, d, s) for s in steps]
         except RuntimeError as exc:
             notes.append(f"{kind}: not measured ({exc})")
             log(f"  memory {kind}: not measured ({exc})")
             continue
+        peaks = tuple(p for p, _ in measured)
+        method = " / ".join(sorted({METHODS.get(m, m) for _, m in measured}))
         row = MemoryRow(kind, n, d, steps, peaks, itemsize, method)  # type: ignore[arg-type]
         rows.append(row)
         log(f"  memory {kind:10s} n={n} d={d}: {peaks[0] / 2**20:.1f} MiB at {steps[0]} steps, "

@@ -38,12 +38,12 @@ def likelihood_table(rows: Sequence[Any]) -> list[str]:
         c = r.comparison
         lo, hi = c.ratio_iqr
         nfe_ok = r.nfe_refsde is not None and r.nfe_refsde <= r.nfe_scipy
-        out.append([r.d, r.n, r.nfe_refsde if r.nfe_refsde is not None else "n/a",
+        out.append([r.d, r.n, getattr(r, "score", "gaussian"), r.nfe_refsde if r.nfe_refsde is not None else "n/a",
                     r.score_nfe_refsde if r.score_nfe_refsde is not None else "n/a", r.nfe_scipy,
                     _verdict(nfe_ok), _fmt_s(c.median_a), _fmt_s(c.median_b), f"{c.median_ratio:.3f}",
                     f"{lo:.3f}-{hi:.3f}", _verdict(c.median_ratio <= 0.5), f"{r.max_abs_delta:.1e}",
                     f"{r.err_refsde:.1e}", f"{r.err_scipy:.1e}", _fmt_s(r.floor_seconds)])
-    return table(["d", "n", "solver NFE", "info.nfe", "scipy nfev", "NFE <= scipy", "refsde", "scipy",
+    return table(["d", "n", "score", "solver NFE", "info.nfe", "scipy nfev", "NFE <= scipy", "refsde", "scipy",
                   "time ratio", "IQR", "ratio <= 0.5", "max abs Δlog p", "refsde err", "scipy err", "score floor"], out)
 
 

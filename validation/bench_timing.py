@@ -74,12 +74,16 @@ def compare(
     fn_b: Callable[[], Any],
     repeats: int,
     block: Callable[[Any], Any] = lambda result: None,
+    warmup: bool = True,
 ) -> Comparison:
-    """Time ``fn_a`` (refsde) and ``fn_b`` (baseline) ``repeats`` times each, interleaved AB, BA, AB, ..."""
+    """Time ``fn_a`` (refsde) and ``fn_b`` (baseline) ``repeats`` times each, interleaved AB, BA, AB, ...
+
+    ``warmup=False`` skips the untimed warm-up calls (for callers that have just run both sides)."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    block(fn_a())  # warm-up, untimed
-    block(fn_b())
+    if warmup:
+        block(fn_a())  # warm-up, untimed
+        block(fn_b())
     times_a: list[float] = []
     times_b: list[float] = []
     for i in range(repeats):
