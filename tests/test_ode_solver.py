@@ -330,3 +330,14 @@ def test_progress_bar_changes_nothing(method, kw):
     shown, info_shown = solve_ode(linear_fun, y0, 0.0, 1.0, method=method, progress=True, **kw)
     np.testing.assert_array_equal(np_(shown), np_(quiet))
     assert info_shown.nfe == info.nfe
+
+
+def test_rtol_floor_follows_the_state_dtype() -> None:
+    # 100 ulp of the state's dtype: 1e-12 is fine for float64 but below float32's resolution (100 * 1.19e-7)
+    xp = refsde.get_backend().xp
+    y32 = xp.ones((2, 3), dtype=xp.float32)
+    with pytest.raises(ValueError, match="100 ulp"):
+        solve_ode(lambda t, y: -y, y32, 0.0, 1.0, rtol=1e-12, atol=1e-12)
+    y64 = xp.ones((2, 3), dtype=xp.float64)
+    y1, _ = solve_ode(lambda t, y: -y, y64, 0.0, 1.0, rtol=1e-12, atol=1e-12)
+    assert abs(float(refsde.get_backend().to_numpy(y1)[0, 0]) - math.exp(-1.0)) < 1e-10

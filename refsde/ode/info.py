@@ -15,7 +15,9 @@ class ODEInfo:
         With ``error_norm="sample"`` they are the maxima over the samples (the per-sample counts are in
         ``accepted_per_sample`` / ``rejected_per_sample``).
     method: ``"euler"``, ``"heun"``, ``"rk4"`` or ``"rk45"``.
-    n_attempts: loop iterations (step attempts of the batch; = n_accepted + n_rejected for "batch").
+    n_attempts: loop iterations (step attempts of the batch; = n_accepted + n_rejected for "batch" with the
+        default ``sync_every=1``; with ``sync_every > 1`` the attempts after the end, up to the next status
+        read, are counted here and in ``nfe`` too).
     ts: the accepted times from t0 to t1, shape (n_accepted + 1,), in y0's namespace, dtype and device;
         None with ``error_norm="sample"`` (every sample has its own grid).
     accepted_per_sample, rejected_per_sample: int64 arrays of shape (n,) with ``error_norm="sample"``,
