@@ -145,7 +145,9 @@ def _likelihood_figure(plt: Any, backend: Any, path: str, seed: int) -> None:
     err = backend.to_numpy(logp) - exact
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.hist(err, bins=40)
-    ax.set_xlabel("log p (refsde, RK45 rtol = atol = 1e-8) - closed form  [nats]")
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+    ax.xaxis.get_offset_text().set_x(1.05)  # the "1e-8" multiplier right of the axis, clear of the label
+    ax.set_xlabel("log p (refsde, RK45 rtol = atol = 1e-8) - closed form  [nats]", labelpad=8)
     ax.set_ylabel("samples")
     ax.set_title(f"ODE likelihood error, VP, d = 2, n = 500: max |err| = {np.abs(err).max():.2e}", fontsize=9)
     fig.tight_layout()
