@@ -229,7 +229,7 @@ DOGFOOD_ROWS: list[tuple[str, Callable[[Context, Any], Outcome], tuple[str, ...]
     ("sample_ode.rk4", ode_sampler("rk4"), ("VP",)),
     ("sample_pc.langevin", pc_langevin, ("VP",)),
     ("sample_pc.predictor_only", pc_predictor_only, ("VP", "VE")),
-    ("sample_ode.rk45", solver_sampler("sample_ode", None, method="rk45", rtol=1e-6, atol=1e-6), ("VP", "VE")),
+    ("sample_ode.rk45", solver_sampler("sample_ode", None, method="rk45", rtol=1e-5, atol=1e-5), ("VP", "VE")),
     ("sample_ddim", solver_sampler("sample_ddim", "ddim"), ("VP",)),
     ("sample_dpm_solver.order2", solver_sampler("sample_dpm_solver", None, order=2), ("VP",)),
     ("sample_dpm_solver.order3", solver_sampler("sample_dpm_solver", None, order=3), ("VP",)),

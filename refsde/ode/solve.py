@@ -83,7 +83,7 @@ def solve_ode(
         t0, t1: Python floats, t0 != t1 or equal (then y0 is returned, nfe 0).
         method: "euler" (order 1), "heun" (2), "rk4" (4) on the grid linspace(t0, t1, n_steps + 1), or
             "rk45": adaptive Dormand-Prince 5(4) as ``scipy.integrate.solve_ivp(method="RK45")``.
-        rtol, atol: tolerances of rk45 (rtol >= 100 ulp of the state's dtype, atol >= 0); scalars for all components.
+        rtol, atol: tolerances of rk45 (rtol >= max(100 float64 ulp, 10 ulp of the state's dtype), atol >= 0); scalars for all components.
         n_steps: int >= 1, required by the fixed-step methods; must be None for rk45.
         error_norm: rk45 only.  "batch": one RMS error over every component of every state array and one
             step size for the batch (what scipy does on the flattened state).  "sample": RMS per sample
@@ -115,10 +115,12 @@ def solve_ode(
         if n_steps is not None:
             raise ValueError("n_steps must be None for the adaptive method 'rk45' (it chooses its own steps)")
         rtol, atol = _float("rtol", rtol), _float("atol", atol)
-        # scipy's floor is 100 ulp of float64; a float32 state cannot resolve less than 100 of its own ulp
-        rtol_min = max(RTOL_MIN, 100.0 * float(xp.finfo(state[0].dtype).eps))
+        # scipy's floor is 100 ulp of float64; a float32 state cannot resolve errors below a few of its own
+        # ulp, so its floor is 10 float32 ulp (1.2e-6: rtol = 1e-5, the usual likelihood setting, is allowed)
+        rtol_min = max(RTOL_MIN, 10.0 * float(xp.finfo(state[0].dtype).eps))
         if rtol < rtol_min:
-            raise ValueError(f"rtol must be >= {rtol_min:.3g} (100 ulp of the state's dtype {state[0].dtype}), got {rtol}")
+            raise ValueError(f"rtol must be >= {rtol_min:.3g} (100 float64 ulp, and 10 ulp of the state's dtype "
+                             f"{state[0].dtype}), got {rtol}")
         if atol < 0:
             raise ValueError(f"atol must be >= 0, got {atol}")
         if first_step is not None:
