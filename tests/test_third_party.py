@@ -5,7 +5,7 @@ library is imported with ``pytest.importorskip``, so this file skips cleanly whe
 the checks run with ``backend="torch"`` whatever ``REFSDE_BACKEND`` is (the libraries are torch-only).
 
 Every verdict is pinned in both directions: correct pieces must pass, and the genuine disagreements with
-the closed forms (findings, explained in validation/REPORT_seeds_thirdparty.md with the library line) must
+the closed forms (findings, explained in validation/REPORT.md with the library line) must
 raise ConformanceError naming the property.  Deterministic checks compare with refsde's float64 closed
 forms.  Statistical checks run at their family-wise false-alarm rate alpha = 1e-6 with fixed seeds (the
 checks' seed 0, the adapters' seed 2021), so every verdict is deterministic; sample sizes come from the

@@ -1,6 +1,6 @@
 """Real third-party diffusion code as :mod:`refsde.testing` candidates, and a statistical marginal check.
 
-Pinned versions used for the results in REPORT_seeds_thirdparty.md: ``diffusers==0.42.1``,
+Pinned versions used for the results in validation/REPORT.md: ``diffusers==0.42.1``,
 ``torchsde==0.2.6`` (with ``torch==2.13.0+cpu``).  Neither package is imported at module import; every
 adapter imports its library on first call, so this module imports without them.  The libraries are
 torch-only; the adapters take and return torch tensors (run the checks with ``backend="torch"``) and
@@ -22,7 +22,7 @@ Adapters (``score_fn(x, t)`` is the check's exact score, standing in for a train
 :func:`check_simulated_marginal` is the statistical counterpart of ``check_marginal`` for simulators: see
 its docstring for the test, the false-alarm rate and the sample size.
 
-Findings with these versions (details, library lines and check messages: REPORT_seeds_thirdparty.md):
+Findings with these versions (details, library lines and check messages: validation/REPORT.md):
 diffusers' VP ``step_pred`` is NaN at t = 0 (it divides the model output by std(0) = 0) and, in float32, for
 t below ~3e-7; its std ``sqrt(1 - exp(...))`` cancels at small t (1.7e-9 relative in float64).
 :func:`reference_at_t0` lets the check judge the rest of the grid.  The VE pipeline queries the model at
