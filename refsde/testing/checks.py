@@ -26,8 +26,25 @@ and the *same rounded values* are given to the reference, evaluated in float64. 
   ``sqrt(1 - exp(-B))`` is 100% wrong at t = 1e-7 T in float32).
 
 ``rtol`` / ``atol`` given by the user replace these (``rtol`` as a flat relative tolerance).  On failure
-the input with the largest error / tolerance ratio is reported (no shrinking: the grid is fixed).
-``alpha`` is accepted for a uniform signature; deterministic checks have no false-alarm rate.
+the grid input with the largest error / tolerance ratio is reported (``input``, ``expected``, ``got``,
+``statistic`` / ``threshold`` are those of the grid).  ``alpha`` is accepted for a uniform signature;
+deterministic checks have no false-alarm rate.
+
+Shrinking.  After a failure on the grid, and when ``hypothesis`` is importable (a test extra, imported
+lazily), ``hypothesis.find`` searches for a simple input at which the *same property* fails under the
+*same tolerance rule* (float64 rtol, or the float32 condition-number rule with kappa at that t): t from
+{0, T, the hard points above, the worst grid t} (then, if none fails, any t in {0} u [1e-7 T, T]), x
+coordinates small integers in [-3, 3] or multiples of 1e-3 in [-10, 10], rounded to the check dtype and given to the
+candidate as a batch of one row (x of shape (1, d), t of shape (1,)).  Hypothesis shrinks towards
+t = 0, T, small hard points and x = 0, so the result reads like ``t = 0.0, x = [0.0, 0.0, 1.0]``.  It is
+added to the error as ``shrunk`` ("shrunk input (hypothesis): t = ..., x = [...], expected ..., got
+..."); the search is derandomized with no example database (same result on every run, nothing written
+to disk) and bounded (200 examples plus shrinking, well under a second when a hard point fails; up
+to ~2 s when nothing fails in a batch of one).  It never changes the verdict: when
+hypothesis is missing, a hypothesis test is already running (no nested searches), the candidate
+rejects a batch of one, or no failing input is found, the grid report stands alone.  ``shrink=False``
+turns it off.  ``check_prior`` shrinks its deterministic log-density part the same way (z a single
+sample of the failing batch's feature shape, coordinates small integers times the prior std).
 
 Statistical check (:func:`check_prior`)
 ---------------------------------------
@@ -54,6 +71,7 @@ from ._inputs import (
 )
 from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
 from .errors import ConformanceError
+from ._shrink import shrink_sample_input, shrink_time_input
 from .report import CheckReport
 
 HARD_S = (0.0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 0.9, 1.0 - 1e-6, 1.0)
@@ -89,10 +107,11 @@ class _Setup:
         self.t64 = from_numpy(self.backend, self.t_host, self.ref_dtype)
         self.x64 = from_numpy(self.backend, self.x_host, self.ref_dtype)
 
-    def kappa(self, q: Callable[[Any], Any]) -> np.ndarray:
-        """|t d log|q| / dt| per grid point, by a central difference in log t (one-sided at T)."""
+    def kappa(self, q: Callable[[Any], Any], t_host: np.ndarray | None = None) -> np.ndarray:
+        """|t d log|q| / dt| per grid point (or at ``t_host``), by a central difference in log t
+        (one-sided at T)."""
         T, h = float(self.ref.T), 1e-4
-        t = self.t_host
+        t = self.t_host if t_host is None else np.asarray(t_host, dtype=np.float64)
         tp = np.minimum(t * math.exp(h), T)
         tm = t * math.exp(-h)
         qp, qm = (np.abs(host(self.backend, q(from_numpy(self.backend, a, self.ref_dtype)))) for a in (tp, tm))
@@ -102,16 +121,31 @@ class _Setup:
 
     def tolerance(self, kappa: np.ndarray, rtol: float | None, atol: float | None) -> tuple[np.ndarray, float]:
         if rtol is not None:
-            r = np.full(self.n, float(rtol))
+            r = np.full(kappa.shape, float(rtol))
         elif self.np_dtype == np.float32:
             r = ULPS * self.eps * (1.0 + kappa)
         else:
-            r = np.full(self.n, RTOL_FLOAT64)
+            r = np.full(kappa.shape, RTOL_FLOAT64)
         return r, 0.0 if atol is None else float(atol)
 
     def describe_row(self, i: int) -> str:
         row = np.array2string(self.x_host[i], precision=6, max_line_width=200)
         return f"t = {self.t_host[i]!r} (t/T = {self.t_host[i] / self.ref.T:.3g}), x[{i}] = {row}"
+
+
+def _ratios(expected: np.ndarray, got: np.ndarray, rtol_rows: np.ndarray, atol: float) -> tuple[np.ndarray, ...]:
+    """Per element: error / tolerance (inf where got is not finite), relative error, allowed relative
+    error, for |got - expected| <= atol + rtol_i |expected|; arrays of shape (n, features)."""
+    expected = expected.reshape(expected.shape[0], -1)
+    got = got.reshape(got.shape[0], -1)
+    tol = atol + rtol_rows.reshape(-1, 1) * np.abs(expected)
+    diff = np.abs(got - expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(diff == 0, 0.0, diff / tol)
+        ratio = np.where(np.isfinite(got), ratio, np.inf)
+        rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
+        allowed = np.where(expected == 0, np.inf if atol > 0 else 0.0, tol / np.abs(expected))
+    return ratio, rel, allowed, expected, got
 
 
 def _compare(
@@ -125,18 +159,12 @@ def _compare(
     thresholds: dict[str, float],
     *,
     input_of: Callable[[int], str] | None = None,
+    shrinker: Callable[[int], str | None] | None = None,
 ) -> None:
-    """Elementwise |got - expected| <= atol + rtol_i |expected|; raise at the worst ratio, else record it."""
-    expected = expected.reshape(expected.shape[0], -1)
-    got = got.reshape(got.shape[0], -1)
-    rt = rtol_rows.reshape(-1, 1)
-    tol = atol + rt * np.abs(expected)
-    diff = np.abs(got - expected)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(diff == 0, 0.0, diff / tol)
-        ratio = np.where(np.isfinite(got), ratio, np.inf)
-        rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
-        allowed = np.where(expected == 0, np.inf if atol > 0 else 0.0, tol / np.abs(expected))
+    """Elementwise |got - expected| <= atol + rtol_i |expected|; raise at the worst ratio, else record it.
+
+    On failure ``shrinker(worst row)`` (if given) may add a hypothesis-shrunk failing input."""
+    ratio, rel, allowed, expected, got = _ratios(expected, got, rtol_rows, atol)
     i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     stats[f"{prop}: relative error"] = float(rel[i, j])
     thresholds[f"{prop}: relative error"] = float(allowed[i, j])
@@ -155,7 +183,54 @@ def _compare(
             statistic_name="relative error",
             reference=repr(setup.ref),
             note=f"tolerance: rtol {float(rtol_rows[i]):.3g}, atol {atol:.3g} ({dtype_name(setup.backend, setup.dtype)})",
+            shrunk=(shrinker(int(i)) or "") if shrinker is not None else "",
         )
+
+
+def _failure_text(ratio: np.ndarray, rel: np.ndarray, allowed: np.ndarray, expected: np.ndarray, got: np.ndarray) -> str | None:
+    """None when every element of the single-row comparison passes, else its worst element as text."""
+    j = int(np.argmax(ratio[0]))
+    if ratio[0, j] <= 1.0:
+        return None
+    where = f"component {j}: " if ratio.shape[1] > 1 else ""
+    return (
+        f"{where}expected {float(expected[0, j])!r}, got {float(got[0, j])!r} "
+        f"(relative error {float(rel[0, j]):.3g} > {float(allowed[0, j]):.3g})"
+    )
+
+
+def _time_shrinker(
+    setup: _Setup,
+    evaluate: Callable[[Any, Any, Any, Any], tuple[np.ndarray, np.ndarray]],
+    q: Callable[[Any], Any],
+    rtol: float | None,
+    atol: float | None,
+    enabled: bool,
+) -> Callable[[int], str | None] | None:
+    """A shrinker for :func:`_compare`: hypothesis searches (t, x) in a batch of one row where
+    ``evaluate(x, t, x64, t64) -> (expected, got)`` (host arrays) fails the check's tolerance rule."""
+    if not enabled:
+        return None
+
+    def fails(example: tuple[float, np.ndarray]) -> str | None:
+        t, x = example
+        t_host, x_host = np.asarray([t]), np.asarray(x, dtype=np.float64).reshape(1, setup.d)
+        expected, got = evaluate(
+            from_numpy(setup.backend, x_host, setup.dtype),
+            from_numpy(setup.backend, t_host, setup.dtype),
+            from_numpy(setup.backend, x_host, setup.ref_dtype),
+            from_numpy(setup.backend, t_host, setup.ref_dtype),
+        )
+        r, a = setup.tolerance(setup.kappa(q, t_host), rtol, atol)
+        return _failure_text(*_ratios(expected, got, r, a))
+
+    def shrinker(i: int) -> str | None:
+        return shrink_time_input(
+            fails, T=float(setup.ref.T), d=setup.d, np_dtype=setup.np_dtype, hard_fractions=HARD_S,
+            hint=float(setup.t_host[i]),
+        )
+
+    return shrinker
 
 
 def _pair(out: Any, check: str, what: str) -> tuple[Any, Any]:
@@ -164,12 +239,12 @@ def _pair(out: Any, check: str, what: str) -> tuple[Any, Any]:
     return out[0], out[1]
 
 
-def _broadcast_host(setup: _Setup, a: Any) -> np.ndarray:
-    """A reference coefficient of shape (n,) / (n, 1) as a host array of x's shape."""
+def _broadcast_host(setup: _Setup, a: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A reference coefficient of shape (n,) / (n, 1) as a host array of x's shape (or ``shape``)."""
     h = host(setup.backend, a)
     if h.ndim <= 1:
         h = h.reshape(-1, 1)
-    return np.broadcast_to(h, setup.x_host.shape)
+    return np.broadcast_to(h, setup.x_host.shape if shape is None else shape)
 
 
 def _report(setup: _Setup, name: str, props: tuple[str, ...], stats: dict, thresholds: dict, extra: tuple = ()) -> CheckReport:
@@ -202,6 +277,7 @@ def check_coefficients(
     atol: float | None = None,
     n: int = 64,
     d: int = 3,
+    shrink: bool = True,
 ) -> CheckReport:
     """Check ``sde_fn(x, t) -> (drift, diffusion)`` against ``ref.drift`` and ``ref.diffusion``.
 
@@ -211,17 +287,30 @@ def check_coefficients(
     """
     name = "check_coefficients"
     setup = _Setup(name, ref, backend, dtype, seed, n, d)
-    drift_c, diff_c = _pair(sde_fn(setup.x, setup.t), name, "sde_fn")
-    drift_c = to_reference(drift_c, setup.backend, check=name, name="drift f(x, t)")
-    require_shape(drift_c, tuple(setup.x.shape), check=name, name="drift f(x, t)")
-    diff_c = to_reference(diff_c, setup.backend, check=name, name="diffusion g(t)")
-    diff_c = to_shape_of_x(diff_c, setup.backend, tuple(setup.x.shape), check=name, name="diffusion g(t)")
+    be = setup.backend
+
+    def outputs(x: Any, t: Any) -> tuple[Any, Any]:
+        drift_c, diff_c = _pair(sde_fn(x, t), name, "sde_fn")
+        drift_c = to_reference(drift_c, be, check=name, name="drift f(x, t)")
+        require_shape(drift_c, tuple(x.shape), check=name, name="drift f(x, t)")
+        diff_c = to_reference(diff_c, be, check=name, name="diffusion g(t)")
+        return drift_c, to_shape_of_x(diff_c, be, tuple(x.shape), check=name, name="diffusion g(t)")
+
+    def drift_at(x: Any, t: Any, x64: Any, t64: Any) -> tuple[np.ndarray, np.ndarray]:
+        return host(be, ref.drift(x64, t64)), host(be, outputs(x, t)[0])
+
+    def diffusion_at(x: Any, t: Any, x64: Any, t64: Any) -> tuple[np.ndarray, np.ndarray]:
+        return _broadcast_host(setup, ref.diffusion(t64), tuple(x.shape)), host(be, outputs(x, t)[1])
+
+    drift_c, diff_c = outputs(setup.x, setup.t)
     stats: dict[str, float] = {}
     thresholds: dict[str, float] = {}
     r, a = setup.tolerance(setup.kappa(ref.drift_coefficient), rtol, atol)
-    _compare(setup, "drift f(x, t)", host(setup.backend, ref.drift(setup.x64, setup.t64)), host(setup.backend, drift_c), r, a, stats, thresholds)
+    _compare(setup, "drift f(x, t)", host(be, ref.drift(setup.x64, setup.t64)), host(be, drift_c), r, a, stats, thresholds,
+             shrinker=_time_shrinker(setup, drift_at, ref.drift_coefficient, rtol, atol, shrink))
     r, a = setup.tolerance(setup.kappa(ref.diffusion), rtol, atol)
-    _compare(setup, "diffusion g(t)", _broadcast_host(setup, ref.diffusion(setup.t64)), host(setup.backend, diff_c), r, a, stats, thresholds)
+    _compare(setup, "diffusion g(t)", _broadcast_host(setup, ref.diffusion(setup.t64)), host(be, diff_c), r, a, stats, thresholds,
+             shrinker=_time_shrinker(setup, diffusion_at, ref.diffusion, rtol, atol, shrink))
     return _report(setup, name, ("drift f(x, t)", "diffusion g(t)"), stats, thresholds)
 
 
@@ -237,6 +326,7 @@ def check_marginal(
     atol: float | None = None,
     n: int = 64,
     d: int = 3,
+    shrink: bool = True,
 ) -> CheckReport:
     """Check ``marginal_fn(x0, t) -> (mean, std)`` of q(x_t | x_0) against ``ref.marginal``.
 
@@ -246,20 +336,33 @@ def check_marginal(
     """
     name = "check_marginal"
     setup = _Setup(name, ref, backend, dtype, seed, n, d)
-    mean_c, std_c = _pair(marginal_fn(setup.x, setup.t), name, "marginal_fn")
-    mean_c = to_reference(mean_c, setup.backend, check=name, name="marginal mean")
-    require_shape(mean_c, tuple(setup.x.shape), check=name, name="marginal mean")
-    std_c = to_reference(std_c, setup.backend, check=name, name="marginal std")
-    std_c = to_shape_of_x(std_c, setup.backend, tuple(setup.x.shape), check=name, name="marginal std")
+    be = setup.backend
+
+    def outputs(x: Any, t: Any) -> tuple[Any, Any]:
+        mean_c, std_c = _pair(marginal_fn(x, t), name, "marginal_fn")
+        mean_c = to_reference(mean_c, be, check=name, name="marginal mean")
+        require_shape(mean_c, tuple(x.shape), check=name, name="marginal mean")
+        std_c = to_reference(std_c, be, check=name, name="marginal std")
+        return mean_c, to_shape_of_x(std_c, be, tuple(x.shape), check=name, name="marginal std")
+
+    def mean_at(x: Any, t: Any, x64: Any, t64: Any) -> tuple[np.ndarray, np.ndarray]:
+        return host(be, ref.marginal(x64, t64)[0]), host(be, outputs(x, t)[0])
+
+    def std_at(x: Any, t: Any, x64: Any, t64: Any) -> tuple[np.ndarray, np.ndarray]:
+        return _broadcast_host(setup, ref.marginal(x64, t64)[1], tuple(x.shape)), host(be, outputs(x, t)[1])
+
+    mean_c, std_c = outputs(setup.x, setup.t)
     mean_r, std_r = ref.marginal(setup.x64, setup.t64)
     alpha_fn = lambda t: ref.marginal_coefficients(t)[0]  # noqa: E731
     sigma_fn = lambda t: ref.marginal_coefficients(t)[1]  # noqa: E731
     stats: dict[str, float] = {}
     thresholds: dict[str, float] = {}
     r, a = setup.tolerance(setup.kappa(alpha_fn), rtol, atol)
-    _compare(setup, "marginal mean", host(setup.backend, mean_r), host(setup.backend, mean_c), r, a, stats, thresholds)
+    _compare(setup, "marginal mean", host(be, mean_r), host(be, mean_c), r, a, stats, thresholds,
+             shrinker=_time_shrinker(setup, mean_at, alpha_fn, rtol, atol, shrink))
     r, a = setup.tolerance(setup.kappa(sigma_fn), rtol, atol)
-    _compare(setup, "marginal std", _broadcast_host(setup, std_r), host(setup.backend, std_c), r, a, stats, thresholds)
+    _compare(setup, "marginal std", _broadcast_host(setup, std_r), host(be, std_c), r, a, stats, thresholds,
+             shrinker=_time_shrinker(setup, std_at, sigma_fn, rtol, atol, shrink))
     return _report(setup, name, ("marginal mean", "marginal std"), stats, thresholds)
 
 
@@ -286,6 +389,7 @@ def check_prior(
     rel_std_error: float = 0.02,
     power: float = 0.99,
     rtol: float | None = None,
+    shrink: bool = True,
 ) -> CheckReport:
     """Check a prior sampler and log-density against N(0, ref.prior_std^2 I).
 
@@ -375,29 +479,44 @@ def check_prior(
         ("tiny (1e-20 s)", 1e-20 * s * rng.standard_normal((4, d))),
         ("shape (4, 3, 5)", s * rng.standard_normal((4, 3, 5))),
     ]
-    worst = (-1.0, 0.0, 0.0)
-    for label, zb in batches:
-        zb = zb.astype(np_dtype).astype(np.float64)
+
+    def logp_errors(zb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """error / scale S, expected and got per row of the batch zb (values of the check dtype)."""
         D = int(np.prod(zb.shape[1:]))
-        zc = from_numpy(be, zb, cdtype)
-        got = to_reference(prior_logp_fn(zc), be, check=name, name="prior logp")
+        got = to_reference(prior_logp_fn(from_numpy(be, zb, cdtype)), be, check=name, name="prior logp")
         require_shape(got, (zb.shape[0],), check=name, name="prior logp")
         gh = host(be, got)
         eh = host(be, ref.prior_logp(from_numpy(be, zb, ref_dtype)))
         sq = np.sum(zb.reshape(zb.shape[0], -1) ** 2, axis=1)
+        # S = |z|^2 / (2 s^2) + (D/2)(|log(2 pi s^2)| + 1): the magnitude of the terms of log N(z; 0, s^2 I)
         scale = sq / (2 * s * s) + 0.5 * D * (abs(math.log(2 * math.pi * s * s)) + 1.0)
         r = float(rtol) if rtol is not None else ((8.0 + D) * float(np.finfo(np.float32).eps) if np_dtype == np.float32 else 1e-10)
         err = np.abs(gh - eh) / scale
-        err = np.where(np.isfinite(gh), err, np.inf)
+        return np.where(np.isfinite(gh), err, np.inf), eh, gh, r
+
+    def logp_fails(z: np.ndarray) -> str | None:
+        err, eh, gh, r = logp_errors(z[None])
+        if err[0] <= r:
+            return None
+        return f"expected {float(eh[0])!r}, got {float(gh[0])!r} (error / scale S {float(err[0]):.3g} > {r:.3g})"
+
+    worst = (-1.0, 0.0, 0.0)
+    for label, zb in batches:
+        zb = zb.astype(np_dtype).astype(np.float64)
+        D = int(np.prod(zb.shape[1:]))
+        err, eh, gh, r = logp_errors(zb)
         i = int(np.argmax(err))
         if err[i] / r > worst[0]:
             worst = (err[i] / r, float(err[i]), r)
         if not err[i] <= r:
+            shrunk = ""
+            if shrink:
+                shrunk = shrink_sample_input(logp_fails, shape=zb.shape[1:], scale=s, np_dtype=np_dtype) or ""
             raise ConformanceError(
                 name, "prior logp", input=f"{label}, row {i}: z = {np.array2string(zb[i].ravel()[:8], precision=4)}"
                 + (" ..." if D > 8 else "") + f" (shape {zb.shape})",
                 expected=repr(float(eh[i])), got=repr(float(gh[i])), statistic=float(err[i]), threshold=r,
-                statistic_name="error / scale S", reference=reference,
+                statistic_name="error / scale S", reference=reference, shrunk=shrunk,
             )
     stats["prior logp: max error / scale S"] = worst[1]
     thresholds["prior logp: max error / scale S"] = worst[2]

@@ -12,7 +12,8 @@ class ConformanceError(AssertionError):
     Attributes: ``check`` (the check's name), ``property`` (what was compared, e.g. ``"diffusion g(t)"``),
     ``input`` (the worst input, as text), ``expected`` / ``got`` (the reference and candidate values
     there), ``statistic`` / ``threshold`` (the test statistic and the bound it exceeded) and
-    ``reference`` (repr of the reference SDE).
+    ``reference`` (repr of the reference SDE); ``shrunk`` (deterministic checks, when hypothesis is
+    installed: a minimal failing input found by hypothesis, with expected / got there; else "").
     """
 
     def __init__(
@@ -28,6 +29,7 @@ class ConformanceError(AssertionError):
         statistic_name: str = "statistic",
         reference: str = "",
         note: str = "",
+        shrunk: str = "",
     ) -> None:
         self.check = check
         self.property = property
@@ -39,6 +41,7 @@ class ConformanceError(AssertionError):
         self.statistic_name = statistic_name
         self.reference = reference
         self.note = note
+        self.shrunk = shrunk
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -47,6 +50,8 @@ class ConformanceError(AssertionError):
             lines[0] += f" to reference {self.reference}"
         if self.input:
             lines.append(f"  at input: {self.input}")
+        if self.shrunk:
+            lines.append(f"  shrunk input (hypothesis): {self.shrunk}")
         if self.expected is not None or self.got is not None:
             lines.append(f"  expected: {self.expected}")
             lines.append(f"  got:      {self.got}")
