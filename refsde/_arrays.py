@@ -7,6 +7,7 @@ input is an array (e.g. ``t`` given as a Python float and no ``x``).
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 from array_api_compat import array_namespace, device as device_of, is_array_api_obj
@@ -137,6 +138,19 @@ def sum_non_batch(xp: Any, x: Array) -> Array:
 
 def n_features(x: Array) -> int:
     return int(math.prod(x.shape[1:]))
+
+
+def check_integer(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum``; bools, non-integral numbers and smaller values raise ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
+    if n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {n}")
+    return int(n)
 
 
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any, Iterable
 
-from .._arrays import Array, check_finite, namespace_of, require_floating
+from .._arrays import Array, check_finite, check_integer, namespace_of, require_floating
 
 
 def check_eps(sde: Any, eps: Any) -> float:
@@ -30,15 +29,7 @@ def check_choice(value: Any, choices: Iterable[str], name: str) -> str:
 
 def check_count(value: Any, name: str, minimum: int = 1) -> int:
     """``value`` as an int >= ``minimum`` (bools, floats and smaller values raise ValueError)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n}")
-    return int(n)
+    return check_integer(value, name, minimum)
 
 
 def check_state(x: Array, name: str = "x") -> Any:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any, Callable
 
 from array_api_compat import device as device_of
 
-from .._arrays import Array
+from .._arrays import Array, check_integer
 from ._state import check_y0, checked_fun
 from .fixed_step import FIXED_STEPS, solve_fixed
 from .info import ODEInfo
@@ -32,15 +31,7 @@ def _float(name: str, value: Any) -> float:
 
 
 def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    try:
-        out = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if out < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {out}")
-    return int(out)
+    return check_integer(value, name, minimum)
 
 
 def _bar(progress: bool, desc: str, total: int | None = None) -> Any:

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any, Iterable
 
-from .._arrays import Array, check_finite, namespace_of, require_floating
+from .._arrays import Array, check_finite, check_integer, namespace_of, require_floating
 
 
 def check_n_steps(n_steps: Any, name: str = "n_steps", minimum: int = 1) -> int:
     """``n_steps`` as an int >= ``minimum`` (bools and non-integral numbers raise)."""
-    if isinstance(n_steps, bool):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n_steps!r}")
-    try:
-        n = operator.index(n_steps)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n_steps!r}") from None
-    if n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n}")
-    return int(n)
+    return check_integer(n_steps, name, minimum)
 
 
 def check_eps(sde: Any, eps: Any) -> float:
