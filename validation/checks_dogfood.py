@@ -17,11 +17,11 @@ Each statistical check has false-alarm probability <= its ``alpha`` (1e-6, the c
 from __future__ import annotations
 
 import itertools
-import math
 import zlib
 from typing import Any, Callable
 
 from .checks_sde import SDE_CASES
+from .impl import outcome_of
 from .runner import Context, Outcome, register
 
 __all__ = ["DOGFOOD_ROWS"]
@@ -35,27 +35,7 @@ CORRECTOR_SNR = 0.16  # refsde's (and score_sde's) default
 DSM_MAX_SAMPLES = 200_000  # likelihood weighting: the check's default 2M samples take 5 s on NumPy, 30 s on strict
 
 
-def _outcome(run: Callable[[], Any]) -> Outcome:
-    """Run one refsde.testing check: a report -> its tightest statistic / threshold, ConformanceError -> FAIL."""
-    from refsde.testing import ConformanceError
-
-    try:
-        report = run()
-    except ConformanceError as err:
-        stat = math.inf if err.statistic is None else float(err.statistic)
-        thr = math.nan if err.threshold is None else float(err.threshold)
-        if math.isnan(thr):
-            stat, thr = 1.0, 0.0  # a failure without a statistic (a shape, a time range) reads FAIL
-        return Outcome(stat, thr, str(err))
-    best: tuple[float, float, float, str] = (-math.inf, 0.0, 1.0, "")
-    for key, value in report.statistics.items():
-        thr = report.thresholds.get(key)
-        if thr is None or not math.isfinite(float(thr)) or float(thr) <= 0:
-            continue
-        ratio = float(value) / float(thr)  # signed: one-sided z statistics pass when very negative
-        if ratio > best[0]:
-            best = (ratio, float(value), float(thr), key)
-    return Outcome(best[1], best[2], f"tightest: {best[3]}" if best[3] else f"{report.check}: passed")
+_outcome = outcome_of  # a report -> its tightest signed statistic / threshold; ConformanceError -> FAIL
 
 
 class _Seeds:

@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 from .runner import Check, Context, Outcome, SkipCheck
 
-__all__ = ["IMPL_ATTRIBUTES", "impl_checks", "load_impl"]
+__all__ = ["IMPL_ATTRIBUTES", "impl_checks", "load_impl", "outcome_of"]
 
 # (attribute, check name in refsde.testing, how to call it: fn(check, obj, ref, options))
 IMPL_ATTRIBUTES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -91,6 +91,22 @@ def _outcome_from_report(report: Any) -> Outcome:
     return Outcome(best[1], best[2], f"tightest: {best[3]}")
 
 
+def outcome_of(run: Callable[[], Any]) -> Outcome:
+    """Run one refsde.testing check: a report -> its tightest statistic / threshold (PASS row), a
+    ConformanceError -> a FAIL row with the error's statistic, threshold and message."""
+    from refsde.testing import ConformanceError
+
+    try:
+        report = run()
+    except ConformanceError as err:
+        stat = math.inf if err.statistic is None else float(err.statistic)
+        thr = math.nan if err.threshold is None else float(err.threshold)
+        if math.isnan(thr):
+            stat, thr = 1.0, 0.0  # a failure without a statistic (e.g. wrong shape) still reads FAIL
+        return Outcome(stat, thr, str(err))
+    return _outcome_from_report(report)
+
+
 def _run_one(check_name: str, attrs: tuple[str, ...], obj: Any, ref: Any, options: dict) -> Callable[[Context], Outcome]:
     def run(ctx: Context) -> Outcome:
         from refsde import testing as rt
@@ -104,15 +120,7 @@ def _run_one(check_name: str, attrs: tuple[str, ...], obj: Any, ref: Any, option
         kwargs = dict(options)
         kwargs.setdefault("backend", ctx.backend)
         kwargs.setdefault("seed", ctx.seed)
-        try:
-            report = check(*(getattr(obj, a) for a in attrs), ref, **kwargs)
-        except rt.ConformanceError as err:
-            stat = math.inf if err.statistic is None else float(err.statistic)
-            thr = math.nan if err.threshold is None else float(err.threshold)
-            if math.isnan(thr):
-                stat, thr = 1.0, 0.0  # a failure without a statistic (e.g. wrong shape) still reads FAIL
-            return Outcome(stat, thr, str(err))
-        return _outcome_from_report(report)
+        return outcome_of(lambda: check(*(getattr(obj, a) for a in attrs), ref, **kwargs))
 
     return run
 
