@@ -21,6 +21,11 @@ import refsde
 from refsde._arrays import device_of
 from refsde.gaussian import ExactScore, Gaussian, GaussianMixture
 
+try:
+    from arrays_under_test import arr, be, np_
+except ImportError:  # tests/ as a package
+    from .arrays_under_test import arr, be, np_  # type: ignore[no-redef]
+
 scipy_stats = pytest.importorskip("scipy.stats")
 scipy_special = pytest.importorskip("scipy.special")
 
@@ -40,24 +45,6 @@ def _strict_2023_12():
 
     with array_api_strict.ArrayAPIStrictFlags(api_version="2023.12"):
         yield
-
-
-def be():
-    return refsde.get_backend()
-
-
-def arr(a, dtype=None):
-    """NumPy data as an array of the backend under test (float64 unless ``dtype`` names another)."""
-    b = be()
-    dt = getattr(b.xp, dtype or "float64")
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim == 0:
-        return b.xp.asarray(float(a), dtype=dt, device=b.device)
-    return b.asarray(a, dtype=dt)
-
-
-def np_(a):
-    return np.asarray(be().to_numpy(a), dtype=np.float64)
 
 
 def spd(rs, d, floor=0.3):

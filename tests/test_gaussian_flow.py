@@ -18,6 +18,11 @@ from hypothesis import strategies as st
 import refsde
 from refsde.gaussian import Gaussian, GaussianMixture
 
+try:
+    from arrays_under_test import arr, np_
+except ImportError:  # tests/ as a package
+    from .arrays_under_test import arr, np_  # type: ignore[no-redef]
+
 scipy_stats = pytest.importorskip("scipy.stats")
 
 SDES = [refsde.VPSDE(), refsde.SubVPSDE(), refsde.VESDE(), refsde.VESDE(convention="score_sde")]
@@ -34,22 +39,6 @@ def _strict_2023_12():
 
     with array_api_strict.ArrayAPIStrictFlags(api_version="2023.12"):
         yield
-
-
-def be():
-    return refsde.get_backend()
-
-
-def arr(a):
-    b = be()
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim == 0:
-        return b.xp.asarray(float(a), dtype=b.xp.float64, device=b.device)
-    return b.asarray(a, dtype=b.xp.float64)
-
-
-def np_(a):
-    return np.asarray(be().to_numpy(a), dtype=np.float64)
 
 
 def spd(rs, d, floor=0.3):

@@ -22,6 +22,11 @@ import pytest
 import refsde
 from refsde.gaussian import Gaussian, GaussianMixture
 
+try:
+    from arrays_under_test import arr, np_
+except ImportError:  # tests/ as a package
+    from .arrays_under_test import arr, np_  # type: ignore[no-redef]
+
 scipy_stats = pytest.importorskip("scipy.stats")
 
 ALPHA = 1e-6
@@ -37,18 +42,6 @@ def _strict_2023_12():
 
     with array_api_strict.ArrayAPIStrictFlags(api_version="2023.12"):
         yield
-
-
-def be():
-    return refsde.get_backend()
-
-
-def arr(a):
-    return be().asarray(np.asarray(a, dtype=np.float64), dtype=be().xp.float64)
-
-
-def np_(a):
-    return np.asarray(be().to_numpy(a), dtype=np.float64)
 
 
 def directions(d):

@@ -22,6 +22,11 @@ import refsde
 from refsde.gaussian import Gaussian
 from refsde.likelihood import decode, encode, log_likelihood
 
+try:
+    from arrays_under_test import arr, be, np_, random_gaussian
+except ImportError:  # tests/ as a package
+    from .arrays_under_test import arr, be, np_, random_gaussian  # type: ignore[no-redef]
+
 EPS = 1e-5
 SDES = {
     "vp": lambda: refsde.VPSDE(),
@@ -30,25 +35,9 @@ SDES = {
 }
 
 
-def be():
-    return refsde.get_backend()
-
-
-def arr(a, dtype="float64"):
-    b = be()
-    return b.asarray(np.asarray(a, dtype=np.float64), dtype=getattr(b.xp, dtype))
-
-
-def np_(a):
-    return np.asarray(be().to_numpy(a), dtype=np.float64)
-
-
 def gaussian_data(d, seed):
     """(mean (d,), full SPD covariance (d, d)) with eigenvalues in about [0.3, 3]."""
-    rs = np.random.default_rng(seed)
-    a = rs.standard_normal((d, d))
-    c = a @ a.T / d + 0.3 * np.eye(d)
-    return rs.standard_normal(d), 0.5 * (c + c.T)
+    return random_gaussian(np.random.default_rng(seed), d, 0.3)
 
 
 def points(d, n, seed):

@@ -18,20 +18,12 @@ import refsde
 from refsde.gaussian import Gaussian
 from refsde.likelihood import bits_per_dim, dequantize, dequantized_bits_per_dim, log_likelihood
 
+try:
+    from arrays_under_test import arr, be, np_
+except ImportError:  # tests/ as a package
+    from .arrays_under_test import arr, be, np_  # type: ignore[no-redef]
+
 scipy_stats = pytest.importorskip("scipy.stats")
-
-
-def be():
-    return refsde.get_backend()
-
-
-def arr(a, dtype="float64"):
-    b = be()
-    return b.asarray(np.asarray(a), dtype=getattr(b.xp, dtype))
-
-
-def np_(a):
-    return np.asarray(be().to_numpy(a), dtype=np.float64)
 
 
 @pytest.mark.parametrize("n_bins, scale", [(256, 2.0), (256, 1.0), (16, 0.5)])

@@ -39,31 +39,20 @@ import refsde
 from refsde.gaussian import Gaussian
 from refsde.likelihood import draw_probes, log_likelihood
 
+try:
+    from arrays_under_test import arr, np_, random_gaussian
+except ImportError:  # tests/ as a package
+    from .arrays_under_test import arr, np_, random_gaussian  # type: ignore[no-redef]
+
 EPS = 1e-3
 Z_MAX = 5.0  # two-sided normal false-alarm rate 5.7e-7 per check
 REL_EFFECT = 0.2  # relative variance error to detect at Z_MAX + 2 sd
 TOL = dict(rtol=1e-7, atol=1e-7)  # measured solver error of the identity below: <= 4e-8 nats at 1e-8
 
 
-def be():
-    return refsde.get_backend()
-
-
-def arr(a):
-    b = be()
-    return b.asarray(np.asarray(a, dtype=np.float64), dtype=b.xp.float64)
-
-
-def np_(a):
-    return np.asarray(be().to_numpy(a), dtype=np.float64)
-
-
 def problem(name, d=3, seed=4):
     sde = {"vp": refsde.VPSDE, "ve": lambda: refsde.VESDE(sigma_max=5.0), "subvp": refsde.SubVPSDE}[name]()
-    rs = np.random.default_rng(seed)
-    a = rs.standard_normal((d, d))
-    c = a @ a.T / d + 0.3 * np.eye(d)
-    return sde, rs.standard_normal(d), 0.5 * (c + c.T)
+    return (sde, *random_gaussian(np.random.default_rng(seed), d, 0.3))
 
 
 def coefficients(sde, t):

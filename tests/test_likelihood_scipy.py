@@ -25,22 +25,14 @@ import refsde
 from refsde.gaussian import Gaussian
 from refsde.likelihood import log_likelihood
 
+try:
+    from arrays_under_test import arr, np_, random_gaussian
+except ImportError:  # tests/ as a package
+    from .arrays_under_test import arr, np_, random_gaussian  # type: ignore[no-redef]
+
 scipy_integrate = pytest.importorskip("scipy.integrate")
 
 EPS = 1e-3
-
-
-def be():
-    return refsde.get_backend()
-
-
-def arr(a):
-    b = be()
-    return b.asarray(np.asarray(a, dtype=np.float64), dtype=b.xp.float64)
-
-
-def np_(a):
-    return np.asarray(be().to_numpy(a), dtype=np.float64)
 
 
 def f_float(fn, t):
@@ -50,9 +42,8 @@ def f_float(fn, t):
 def problem(name, n=3, d=2, seed=5):
     sde = {"vp": refsde.VPSDE, "ve": lambda: refsde.VESDE(sigma_max=10.0)}[name]()
     rs = np.random.default_rng(seed)
-    a = rs.standard_normal((d, d))
-    c = a @ a.T / d + 0.2 * np.eye(d)
-    return sde, rs.standard_normal(d), 0.5 * (c + c.T), rs.standard_normal((n, d)) * 2.0
+    m, c = random_gaussian(rs, d, 0.2)
+    return sde, m, c, rs.standard_normal((n, d)) * 2.0
 
 
 def scipy_solve(sde, m, c, x, rtol, atol):
