@@ -21,10 +21,15 @@ import math
 
 import numpy as np
 import pytest
+from array_api_compat import device as device_of
 
 import refsde
-from array_api_compat import device as device_of
 from refsde.ode import ODEInfo, solve_ode
+
+try:
+    from arrays_under_test import arr, be, np_
+except ImportError:  # tests/ as a package
+    from .arrays_under_test import arr, be, np_  # type: ignore[no-redef]
 
 scipy_integrate = pytest.importorskip("scipy.integrate")
 scipy_linalg = pytest.importorskip("scipy.linalg")
@@ -33,19 +38,6 @@ M_NP = np.array([[-0.5, 2.0], [-2.0, -0.3]])
 Y0_NP = np.array([[1.0, 0.5], [0.2, -1.0], [3.0, 1.0]])
 TOLS = [1e-4, 1e-6, 1e-8]
 SPANS = [(0.0, 2.0), (2.0, 0.1)]  # forwards and backwards
-
-
-def be():
-    return refsde.get_backend()
-
-
-def arr(a, dtype="float64"):
-    b = be()
-    return b.asarray(np.asarray(a, dtype=np.float64), dtype=getattr(b.xp, dtype))
-
-
-def np_(a):
-    return np.asarray(be().to_numpy(a), dtype=np.float64)
 
 
 def c_of_t(xp, t):
@@ -211,7 +203,6 @@ def test_tuple_state_matches_single_array(method):
 @pytest.mark.parametrize("method", ["heun", "rk45"])
 @pytest.mark.parametrize("error_norm", ["batch", "sample"])
 def test_dtype_and_device_preserved(method, error_norm):
-    b = be()
     kw = dict(n_steps=100) if method != "rk45" else dict(rtol=1e-4, atol=1e-4, error_norm=error_norm)
     for dtype in ("float32", "float64"):
         y0 = arr(Y0_NP, dtype)
@@ -344,3 +335,28 @@ def test_rtol_floor_follows_the_state_dtype() -> None:
     y64 = xp.ones((2, 3), dtype=xp.float64)
     y1, _ = solve_ode(lambda t, y: -y, y64, 0.0, 1.0, rtol=1e-12, atol=1e-12)
     assert abs(float(refsde.get_backend().to_numpy(y1)[0, 0]) - math.exp(-1.0)) < 1e-10
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_stage_stack_combines_like_a_weighted_sum(in_place, per_sample):
+    # the stacked-stage combination used by RK45 (one matmul per combination) against a plain weighted sum,
+    # in both storage modes: slice-assigned buffers and the list fallback for immutable arrays (JAX)
+    from refsde.ode._state import StageStack
+
+    xp = be().xp
+    rng = np.random.default_rng(7)
+    shapes = [(4, 3), (4, 2, 5)]
+    vectors = [[rng.standard_normal(s) for s in shapes] for _ in range(5)]
+    stack = StageStack(xp, tuple(arr(v) for v in vectors[0]), 5, in_place=in_place)
+    assert (stack.lists is None) == in_place
+    for slot, v in enumerate(vectors):
+        stack.put(slot, tuple(arr(a) for a in v))
+    weights = rng.standard_normal((4, 3)) if per_sample else rng.standard_normal(3)
+    coefs = arr(weights[:, None, :]) if per_sample else arr(weights[None, :])
+    combined = stack.combine(coefs, 1, 4)  # slots 1, 2, 3
+    for i, shape in enumerate(shapes):
+        w = weights.reshape((4,) + (1,) * (len(shape) - 1) + (3,)) if per_sample else weights
+        expected = sum(w[..., j] * vectors[1 + j][i] for j in range(3))
+        assert tuple(combined[i].shape) == shape
+        np.testing.assert_allclose(np_(combined[i]), expected, rtol=1e-13, atol=1e-13)

@@ -16,10 +16,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import refsde
 from refsde.gaussian import Gaussian
 from refsde.ode import solve_ode
 from refsde.sampling import sample_ode
+
+try:
+    from arrays_under_test import arr, np_
+except ImportError:  # tests/ as a package
+    from .arrays_under_test import arr, np_  # type: ignore[no-redef]
 
 try:
     from test_sampling_oracle import SPECS
@@ -33,19 +37,6 @@ KINDS = ["vp", "subvp", "ve", "ve_sd"]
 MU = np.array([0.5, -1.0, 0.2])
 COV = np.array([[1.0, 0.3, -0.2], [0.3, 0.5, 0.1], [-0.2, 0.1, 2.0]])
 Z = np.array([[0.3, -2.0, 0.1], [1.5, 0.7, -0.4], [-1.0, 1.0, 0.9], [0.0, 0.0, 0.0], [2.5, -0.4, -1.2]])
-
-
-def be():
-    return refsde.get_backend()
-
-
-def arr(a):
-    b = be()
-    return b.asarray(np.asarray(a, dtype=np.float64), dtype=b.xp.float64)
-
-
-def np_(a):
-    return np.asarray(be().to_numpy(a), dtype=np.float64)
 
 
 def setup(kind):
@@ -139,7 +130,10 @@ def test_rk45_sample_norm_equals_each_sample_alone(kind):
     assert info.grid is None and set(shapes) == {(x_np.shape[0],)}
     for i in range(x_np.shape[0]):
         xi, ii = sample_ode(score, sde, arr(x_np[i : i + 1]), eps=EPS, method="rk45", rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(np_(x)[i], np_(xi)[0], rtol=1e-13, atol=1e-13)
+        # equal up to round-off: the batched score and stage matmuls round differently from a batch of one
+        # (measured 5.9e-13 on VP), and the step controller carries that along; a shared step size for the
+        # batch (error_norm="batch") differs by 1.4e-6 (VP) / 1.7e-7 (VE), so 1e-10 still tells them apart
+        np.testing.assert_allclose(np_(x)[i], np_(xi)[0], rtol=0, atol=1e-10)
         assert ii.n_accepted <= info.n_accepted
 
 

@@ -123,3 +123,58 @@ def checked_fun(fun: Callable[..., Any], state: State, single: bool) -> Callable
 def full(xp: Any, shape: tuple[int, ...], value: float, like: Array) -> Array:
     """An array of ``shape`` filled with ``value`` in ``like``'s namespace, dtype and device."""
     return xp.full(shape, value, dtype=like.dtype, device=device_of(like))
+
+
+class StageStack:
+    """The Runge-Kutta stages of a state stacked per component, so that every linear combination
+    y + h sum_j a_j k_j is a single ``matmul`` of a coefficient row with the stack (one pass over the
+    state instead of two elementwise passes per term).
+
+    Component i is kept as an array of shape (n, slots, D_i), D_i = prod(dims_i); slot j holds the j-th
+    vector (e.g. y, k_1, ..., k_7), written with ``__setitem__``. Namespaces without in-place updates
+    (JAX) keep a list of slots instead and stack the ones a combination needs.
+    """
+
+    def __init__(self, xp: Any, like: State, slots: int, in_place: bool | None = None) -> None:
+        """``in_place=None`` probes whether ``like``'s arrays accept slice assignment."""
+        self.xp = xp
+        self.shapes = [tuple(a.shape) for a in like]
+        n = like[0].shape[0]
+        self.flat = [(n, math.prod(s[1:])) for s in self.shapes]
+        self.buffers = [
+            xp.empty((n, slots, d), dtype=a.dtype, device=device_of(a)) for a, (_, d) in zip(like, self.flat)
+        ]
+        self.lists: list[list[Any]] | None = None
+        if in_place is None:
+            try:
+                self.buffers[0][:, 0, :] = xp.reshape(like[0], self.flat[0])
+                in_place = True
+            except (TypeError, NotImplementedError, AttributeError, ValueError):  # immutable arrays (JAX)
+                in_place = False
+        if not in_place:
+            self.buffers = []
+            self.lists = [[None] * slots for _ in like]
+
+    def put(self, slot: int, state: State) -> None:
+        """Store ``state`` (one array per component, the shapes given at construction) in ``slot``."""
+        for i, a in enumerate(state):
+            flat = self.xp.reshape(a, self.flat[i])
+            if self.lists is None:
+                self.buffers[i][:, slot, :] = flat
+            else:
+                self.lists[i][slot] = flat
+
+    def combine(self, coefs: Array, start: int, stop: int) -> State:
+        """sum_{j=start}^{stop-1} coefs[..., j - start] slot_j, componentwise.
+
+        ``coefs`` has shape (1, stop - start) (one row for the batch) or (n, 1, stop - start) (a row per
+        sample); returns arrays of the component shapes (n, *dims_i).
+        """
+        out = []
+        for i, shape in enumerate(self.shapes):
+            if self.lists is None:
+                stages = self.buffers[i][:, start:stop, :]
+            else:
+                stages = self.xp.stack(self.lists[i][start:stop], axis=1)
+            out.append(self.xp.reshape(self.xp.matmul(coefs, stages), shape))  # (n, 1, D_i) -> (n, *dims_i)
+        return tuple(out)

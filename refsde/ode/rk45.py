@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from array_api_compat import device as device_of
+
 from .._arrays import Array
-from ._state import State, axpy, bcast, combine, full, rms, select
+from ._state import StageStack, State, axpy, full, rms, select
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2
@@ -37,6 +39,14 @@ A = (
 )
 B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)
 E = (-71 / 57600, 0.0, 71 / 16695, -71 / 1920, 17253 / 339200, -22 / 525, 1 / 40)  # 5th minus 4th order weights
+
+# The tableau as one matrix over the stacked vectors (y, K_1, ..., K_7) (columns 0..7), to be multiplied
+# by (1, h, ..., h) column-wise: rows 0-4 give the stage inputs y + h sum_j A[s][j] K_j (s = 1..5), row 5
+# y_new = y + h sum_j B_j K_j, row 6 the error estimate h sum_j E_j K_j.
+SLOTS = 8
+_ROWS = [(1.0,) + a for a in A[1:]] + [(1.0,) + B, (0.0,) + E]
+TABLEAU = tuple(row + (0.0,) * (SLOTS - len(row)) for row in _ROWS)
+ROW_B, ROW_E = 5, 6
 
 Fun = Callable[[Array, State], State]
 
@@ -122,6 +132,10 @@ def rk45(
     reduce_all = (lambda a: a) if t.ndim == 0 else xp.all  # a 0-d flag is its own all / any
     reduce_any = (lambda a: a) if t.ndim == 0 else xp.any
     times, accepted_flags = [t], []
+    stages = StageStack(xp, y, SLOTS)
+    tableau = xp.asarray(TABLEAU, dtype=like.dtype, device=device_of(like))  # (7, SLOTS)
+    y_column = xp.asarray([True] + [False] * (SLOTS - 1), device=device_of(like))
+    one_slots = xp.ones((SLOTS,), dtype=like.dtype, device=device_of(like))
     attempts = 0
     while True:
         if attempts % sync_every == 0:
@@ -156,17 +170,23 @@ def rk45(
         t_new = xp.where(direction * (t_new - t1) > 0, end, t_new)  # land on t1
         h = t_new - t
         h_try = xp.abs(h)
-        # Dormand-Prince stages with FSAL: K[0] = f(t, y) from the previous accepted step
-        ks = [f]
+        # Dormand-Prince stages with FSAL: K[0] = f(t, y) from the previous accepted step; every combination
+        # below is one matmul of a row of TABLEAU * (1, h, ..., h) with the stacked (y, K_1, ..., K_7)
+        if per_sample:  # a tableau per sample: (n, 7, SLOTS)
+            coefs = tableau * xp.where(y_column, one_slots, h[:, None])[:, None, :]
+        else:  # (1, 7, SLOTS): the same matmul shapes as per sample, so both modes round alike
+            coefs = tableau[None, ...] * xp.where(y_column, one_slots, h)
+        stages.put(0, y)
+        stages.put(1, f)
         for s in range(1, 6):
-            dy = combine(ks, A[s])
-            ks.append(fun(t + C[s] * h, tuple(a + d * bcast(h, d) for a, d in zip(y, dy))))
+            y_s = stages.combine(coefs[..., s - 1:s, :s + 1], 0, s + 1)
+            stages.put(s + 1, fun(t + C[s] * h, y_s))
         nfe += 5
-        y_new = axpy(y, h, combine(ks, B))
+        y_new = stages.combine(coefs[..., ROW_B:ROW_B + 1, :SLOTS - 1], 0, SLOTS - 1)
         f_new = fun(t + h, y_new)
         nfe += 1
-        ks.append(f_new)
-        err = tuple(e * bcast(h, e) for e in combine(ks, E))
+        stages.put(SLOTS - 1, f_new)
+        err = stages.combine(coefs[..., ROW_E:ROW_E + 1, 1:], 1, SLOTS)
         scale = tuple(atol + xp.maximum(xp.abs(a), xp.abs(b)) * rtol for a, b in zip(y, y_new))
         err_norm = rms(xp, _scaled(err, scale), per_sample)  # Hairer I (4.11): RMS of err / (atol + rtol max|y|)
         bad = active & ~xp.isfinite(err_norm)
