@@ -20,7 +20,8 @@ from refsde_validation.bench_samplers import gaussian_score, linear_score, sampl
 
 # no end-to-end likelihood (tests/test_likelihood*.py cover it) and no validation-suite run: keeps this fast
 TINY = bench.BenchConfig("tiny", ((6, 2),), 25, 1, (2,), 3, 1, (2, 3), 2, 1, (), (8, 3), (8, 2), (3, 6), 1,
-                         time_suite=False)
+                         time_suite=False, sampler_issue_sizes=((5, 2),), sampler_issue_steps=30,
+                         sampler_issue_repeats=1)
 
 
 def test_quartiles_linear_interpolation() -> None:
@@ -79,8 +80,9 @@ def test_tiny_run_writes_every_table(backend: Any, tmp_path: Any) -> None:
     assert ("| work | (n, d) | steps | peak |" in text) == traced
     assert "heavy modules imported: none" in text
     assert "ERROR" not in text
-    # 3 samplers x 2 scores x 1 size rows
-    assert sum(1 for line in text.splitlines() if line.startswith("| euler_maruyama")) == 2
+    # 3 samplers x (2 scores x 1 size + the linear score at the issue's size and step count) rows
+    em_rows = [line for line in text.splitlines() if line.startswith("| euler_maruyama")]
+    assert len(em_rows) == 3 and em_rows[-1].startswith("| euler_maruyama | (5, 2) | linear | 30 |")
 
 
 def test_default_backends_and_out_dir(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,6 +53,11 @@ class BenchConfig:
     time_suite: bool = True
     measure_memory: bool = True
     likelihood_large: tuple[tuple[int, int], ...] = ()  # (n, d) with the O(n d) diagonal score: realistic sizes
+    # the issue's own sampler sizes and step count, with the cheap linear score only (where the sampler's
+    # overhead shows most; an exact score at these sizes costs minutes per call)
+    sampler_issue_sizes: tuple[tuple[int, int], ...] = ()
+    sampler_issue_steps: int = 1000
+    sampler_issue_repeats: int = 3
 
 
 # full: about 7-8 min per backend on a busy 2-core machine (numpy; torch is faster), estimated from the quick
@@ -60,7 +65,7 @@ class BenchConfig:
 # and the warm-up); the full-covariance oracle is O(n d^2), so image-sized d uses the diagonal score.
 FULL = BenchConfig("full", ((20_000, 2), (32, 3 * 32 * 32)), 100, 6, (2, 64, 768), 64, 5,
                    (2, 8, 32, 128, 256), 16, 5, (2, 8, 32), (256, 3 * 32 * 32), (1024, 64), (100, 400), 9,
-                   likelihood_large=((256, 3 * 32 * 32),))
+                   likelihood_large=((256, 3 * 32 * 32),), sampler_issue_sizes=((100_000, 2), (256, 3 * 32 * 32)))
 QUICK = BenchConfig("quick", ((20_000, 2), (32, 3 * 16 * 16)), 100, 5, (2, 64, 768), 16, 3,
                     (2, 8, 32, 128), 8, 3, (2, 8), (256, 3 * 16 * 16), (256, 64), (50, 200), 5,
                     likelihood_large=((256, 3 * 32 * 32),))
@@ -143,6 +148,10 @@ def bench_backend(
     def samplers() -> list[str]:
         sampler_rows.extend(smp.run_sampler_benchmarks(backend, list(config.sampler_sizes), config.sampler_steps,
                                                        config.sampler_repeats, log))
+        if config.sampler_issue_sizes:
+            sampler_rows.extend(smp.run_sampler_benchmarks(backend, list(config.sampler_issue_sizes),
+                                                           config.sampler_issue_steps, config.sampler_issue_repeats,
+                                                           log, score_names=("linear",)))
         return [smp.__doc__.split("\n\n", 1)[1].strip(), "", *rep.sampler_table(sampler_rows)]
 
     def likelihood() -> list[str]:
