@@ -383,3 +383,30 @@ def test_image_shaped_samples_isotropic_closed_form(divergence):
     expected = -0.5 * np.sum(z * z, axis=(1, 2)) - 0.5 * d * math.log(2 * math.pi) + 0.5 * d * math.log(S_T / S_eps)
     np.testing.assert_allclose(np_(log_p), expected, rtol=0, atol=1e-5)
     assert info.z.shape == (3, 2, 3)
+
+
+def test_solver_times_are_not_revalidated_per_evaluation():
+    # the public coefficient methods check NaN and [0, T] with a host read each; the ODE right-hand sides
+    # (likelihood and sample_ode's rk45) must use the unchecked ones at solver times (no sync per call)
+    from refsde.sampling import sample_ode
+
+    public_calls = []
+
+    class CountingVP(refsde.VPSDE):
+        def drift_coefficient(self, t):
+            public_calls.append(t)
+            return super().drift_coefficient(t)
+
+        def diffusion_squared(self, t):
+            public_calls.append(t)
+            return super().diffusion_squared(t)
+
+    sde = CountingVP()
+    m, c = gaussian_data(2, 0)
+    g = Gaussian(arr(m), arr(c))
+    x = arr(points(2, 3, 0))
+    plain, _ = log_likelihood(g.score_fn(refsde.VPSDE()), refsde.VPSDE(), x, eps=EPS)
+    counted, _ = log_likelihood(g.score_fn(sde), sde, x, eps=EPS)
+    sample_ode(g.score_fn(sde), sde, x, eps=EPS, method="rk45")
+    assert public_calls == []
+    np.testing.assert_array_equal(np_(counted), np_(plain))

@@ -168,3 +168,17 @@ def test_bad_arguments(kw, match):
     n = kw.pop("n_steps", None)
     with pytest.raises(ValueError, match=match):
         sample_ode(score, sde, arr(x_np), n, **kw)
+
+
+def test_rk45_nan_score_after_the_first_call_names_the_time():
+    # the score is checked for NaN on its first output only; a later NaN reaches the state, which the
+    # solver checks once per step attempt (ValueError with the time) instead of a host read per call
+    spec, sde, score, x_np = setup("vp")
+    calls = []
+
+    def nan_after_20_calls(x, t):
+        calls.append(1)
+        return x * float("nan") if len(calls) > 20 else score(x, t)  # (the oracle itself rejects NaN x)
+
+    with pytest.raises(ValueError, match="NaN or inf in a step starting at t = "):
+        sample_ode(nan_after_20_calls, sde, arr(x_np), eps=EPS, method="rk45", rtol=1e-5, atol=1e-5)

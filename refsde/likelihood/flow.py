@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .._arrays import Array, as_time, batch_broadcast, n_features, namespace_of
+from ..sde.base import solver_coefficients
 from ._score import CountingScore
 from .divergence import exact_trace, hutchinson_estimates
 
@@ -17,8 +18,8 @@ DIVERGENCES = ("exact", "hutchinson")
 
 
 def _coefficients(sde: Any, x: Array, t: Array) -> tuple[Array, Array]:
-    """(f(t), g(t)^2), each 0-d or (n,) like ``t``."""
-    return sde.drift_coefficient(t), sde.diffusion_squared(t)
+    """(f(t), g(t)^2), each 0-d or (n,) like ``t`` (a solver time: not re-validated)."""
+    return solver_coefficients(sde, t)
 
 
 def probability_flow_drift(sde: Any, score_fn: Callable[[Array, Any], Array], x: Array, t: Any) -> Array:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from .._arrays import Array, batch_broadcast
 from ..ode import solve_ode
+from ..sde.base import solver_coefficients
 from ._checks import check_choice, check_eps, check_n_steps, check_state
 from ._context import StepContext
 from ._progress import steps
@@ -96,11 +97,13 @@ def sample_ode(
     else:
         n_steps = check_n_steps(n_steps)
     if method == "rk45":
-        score = CheckedScore(score_fn)
+        # NaN checked on the first output only: a later NaN output reaches the state, which the solver
+        # checks once per step attempt and reports as a ValueError naming the time (no host read per call)
+        score = CheckedScore(score_fn, nan="first")
 
         def drift(x: Array, t: Array) -> Array:
-            f = batch_broadcast(sde.drift_coefficient(t), x)
-            g2 = batch_broadcast(sde.diffusion_squared(t), x)
+            f, g2 = solver_coefficients(sde, t)  # a solver time: not re-validated (no host read per call)
+            f, g2 = batch_broadcast(f, x), batch_broadcast(g2, x)
             return f * x - (0.5 * g2) * score(x, t)  # PF ODE drift f(x,t) - g^2 s / 2 (Song et al. eq. 13)
 
         x, ode_info = solve_ode(

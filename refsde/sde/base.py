@@ -276,3 +276,16 @@ class SDE(abc.ABC):
 
 def namespace_of_sqrt(a: Array) -> Array:
     return namespace_of(a).sqrt(a)
+
+
+def solver_coefficients(sde: Any, t: Array) -> tuple[Array, Array]:
+    """(f(t), g(t)^2) at a time produced by a solver, without re-validating it.
+
+    ``t`` must already be an array of the state's dtype and device inside [0, T] (an ODE solver's stage
+    time is, by construction); the public methods would check NaN and the range on every call, a host
+    read each, i.e. several device syncs per drift evaluation.  Objects that are not a :class:`SDE`
+    (duck-typed user SDEs) get their public methods.
+    """
+    if isinstance(sde, SDE):
+        return sde._drift_coef(t), sde._g2(t)
+    return sde.drift_coefficient(t), sde.diffusion_squared(t)
