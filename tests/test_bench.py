@@ -21,7 +21,7 @@ from refsde_validation.bench_samplers import gaussian_score, linear_score, sampl
 # no end-to-end likelihood (tests/test_likelihood*.py cover it) and no validation-suite run: keeps this fast
 TINY = bench.BenchConfig("tiny", ((6, 2),), 25, 1, (2,), 3, 1, (2, 3), 2, 1, (), (8, 3), (8, 2), (3, 6), 1,
                          time_suite=False, sampler_issue_sizes=((5, 2),), sampler_issue_steps=30,
-                         sampler_issue_repeats=1)
+                         sampler_issue_repeats=1, bandwidth_sizes=((64, 3),), bandwidth_repeats=1)
 
 
 def test_quartiles_linear_interpolation() -> None:
@@ -73,10 +73,11 @@ def test_tiny_run_writes_every_table(backend: Any, tmp_path: Any) -> None:
     assert ok, text
     assert (tmp_path / "BENCH.md").read_text(encoding="utf-8") == text
     for heading in ("## 1. Samplers", "## 2. ODE log-likelihood", "## 3. Exact divergence", "## 4. Peak memory",
-                    "## 5. Import time"):
+                    "## 5. Import time", "## 6. Memory throughput"):
         assert heading in text
     assert "| sampler | (n, d) | score |" in text
     assert "| d | n | method | time / evaluation |" in text
+    assert "| (64, 3) | 0 MiB |" in text and "| refsde fraction |" in text
     assert ("| work | (n, d) | steps | peak |" in text) == traced
     assert "heavy modules imported: none" in text
     assert "ERROR" not in text
@@ -126,3 +127,14 @@ def test_rss_memory_method_reports_the_live_states() -> None:
         peaks.append(peak)
     assert min(peaks) >= 2 * unit, peaks
     assert (peaks[1] - peaks[0]) / (unit * 36) < 0.05, peaks  # O(n d): far less than a state per step
+
+
+def test_bandwidth_fraction_is_issued_traffic_over_stream() -> None:
+    # 20 N bytes per EM step (module doc's traffic model); N = n d itemsize
+    from refsde_validation.bench_bandwidth import BandwidthRow
+
+    row = BandwidthRow(n=1000, d=10, itemsize=8, stream_bytes_per_s=1.6e9, refsde_step_s=1e-3, loop_step_s=2e-3)
+    assert row.bytes_per_step == 20 * 1000 * 10 * 8
+    assert row.fraction(row.refsde_step_s) == pytest.approx(1.6e6 / 1e-3 / 1.6e9)  # = 1.0
+    assert row.fraction(row.loop_step_s) == pytest.approx(0.5)
+    assert row.fused_fraction(row.refsde_step_s) == pytest.approx(3 / 20)

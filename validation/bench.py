@@ -58,6 +58,10 @@ class BenchConfig:
     sampler_issue_sizes: tuple[tuple[int, int], ...] = ()
     sampler_issue_steps: int = 1000
     sampler_issue_repeats: int = 3
+    # EM step throughput against STREAM (bench_bandwidth): (n, d) on a CPU and on an accelerator
+    bandwidth_sizes: tuple[tuple[int, int], ...] = ((32_768, 256),)
+    bandwidth_sizes_accelerator: tuple[tuple[int, int], ...] = ((262_144, 256),)
+    bandwidth_repeats: int = 3
 
 
 # full: about 7-8 min per backend on a busy 2-core machine (numpy; torch is faster), estimated from the quick
@@ -68,7 +72,8 @@ FULL = BenchConfig("full", ((20_000, 2), (32, 3 * 32 * 32)), 100, 6, (2, 64, 768
                    likelihood_large=((256, 3 * 32 * 32),), sampler_issue_sizes=((100_000, 2), (256, 3 * 32 * 32)))
 QUICK = BenchConfig("quick", ((20_000, 2), (32, 3 * 16 * 16)), 100, 5, (2, 64, 768), 16, 3,
                     (2, 8, 32, 128), 8, 3, (2, 8), (256, 3 * 16 * 16), (256, 64), (50, 200), 5,
-                    likelihood_large=((256, 3 * 32 * 32),))
+                    likelihood_large=((256, 3 * 32 * 32),), bandwidth_sizes=((8192, 256),),
+                    bandwidth_sizes_accelerator=((65_536, 256),))
 
 
 def default_backends(backend: str | None) -> list[str]:
@@ -121,6 +126,7 @@ def bench_backend(
     :func:`.bench_system.pin_allocator` before the first backend; a direct call leaves the process alone)."""
     import refsde
 
+    from . import bench_bandwidth as bw
     from . import bench_divergence as div
     from . import bench_likelihood as lik
     from . import bench_memory as mem
@@ -180,6 +186,14 @@ def bench_backend(
                                                 config.memory_steps, log)
         return [mem.__doc__.split("\n\n", 1)[1].strip(), "", *rep.memory_table(rows), *[f"- {s}" for s in notes]]
 
+    def bandwidth() -> list[str]:
+        on_accelerator = name == "cupy" or "cuda" in str(backend.device)
+        sizes = config.bandwidth_sizes_accelerator if on_accelerator else config.bandwidth_sizes
+        if not sizes:
+            raise lik.BenchSkipped("turned off in this configuration")
+        rows = bw.run_bandwidth_benchmarks(backend, list(sizes), config.bandwidth_repeats, log)
+        return [bw.__doc__.split("\n\n", 1)[1].strip(), "", *bw.bandwidth_table(rows)]
+
     def system() -> list[str]:
         imp = sysb.time_import(config.import_repeats)
         out = [sysb.__doc__.split("\n\n", 1)[1].strip(), "",
@@ -201,7 +215,8 @@ def bench_backend(
                         ("2. ODE log-likelihood vs scipy solve_ivp(RK45)", likelihood),
                         ("3. Exact divergence vs Hutchinson", divergence),
                         ("4. Peak memory vs number of steps", memory),
-                        ("5. Import time and validation suite", system)):
+                        ("5. Import time and validation suite", system),
+                        ("6. Memory throughput of the sampler step", bandwidth)):
         ok = _section(title, body, lines, log) and ok
 
     os.makedirs(out_dir, exist_ok=True)
