@@ -3,7 +3,7 @@
 An Euler-Maruyama step with a cheap score is memory-bound: every elementwise operation streams whole
 arrays through memory and does almost no arithmetic per byte.  Its throughput is therefore judged against
 the bandwidth the same library reaches on the same device for the simplest streaming kernel, STREAM's
-"scale" b = 2 a (McCalpin 1995; read N bytes, write N bytes), best of the repeats.
+"copy" b[:] = a into a preallocated b (McCalpin 1995; read N bytes, write N bytes), best of the repeats.
 
 Traffic model of one step with the linear score s = -x / 2 (N = n d itemsize bytes; a binary operation
 reads two arrays and writes one, 3N; an array-with-scalar operation reads one and writes one, 2N):
@@ -15,13 +15,17 @@ reads two arrays and writes one, 3N; an array-with-scalar operation reads one an
 The hand-written loop (bench_loops.euler_maruyama_loop) issues the same operations, so both sides are
 charged 20N per step.  "Issued traffic / time" measures how close the array library gets to streaming
 speed on the operations it runs (target >= 0.7 of the STREAM figure); a single fused kernel would move
-only 3N (read x and z, write x'), which the second fraction shows: that is what a hand-fused CUDA kernel
-could reach, beyond what array-level code can express.  States are larger than the last-level cache, where
-the step is memory-bound (smaller arrays measure cache and launch latency instead): 2^23 elements on a CPU
-(64 MiB float64, 32 MiB float32), 2^26 on an accelerator (256 MiB float32, past a GPU's L2).  Timed over
-20 steps per call (setup is a few vectorized coefficient evaluations, negligible at these sizes).  On a
-CPU, temporaries this large come from fresh pages (glibc mmap above its threshold), so first-touch page
-faults are in both the STREAM figure and the step times, as they are in any array code at this size.
+only 3N (read x and z, write x'), which the last fraction column shows: what a hand-fused CUDA kernel
+could reach, beyond what array-level code can express.
+
+Sizes: 2^23 elements on a CPU (64 MiB float64, 32 MiB float32: far past L2, though a server's shared L3
+may hold a few such arrays; this machine's is 260 MiB), 2^26 on an accelerator (256 MiB float32, past a
+GPU's L2), timed over 20 steps per call (setup is a few vectorized coefficient evaluations, negligible
+here).  On a CPU, temporaries this large come from fresh pages (glibc mmap above its threshold), which the
+kernel faults in and zeroes on first touch: that cost is in the step times of both sides, as in any array
+code at this size, but not in the STREAM figure (an allocating b = 2 a measured 4.9-12.5 GB/s from run to
+run on torch here; the copy into a preallocated b is stable to 3%).  GPU array libraries keep freed
+blocks in a caching allocator, so there the fraction measures the kernels themselves.
 """
 
 from __future__ import annotations
@@ -60,13 +64,28 @@ class BandwidthRow:
         return FUSED_BYTES_PER_ELEMENT_PASS * self.n * self.d * self.itemsize / step_s / self.stream_bytes_per_s
 
 
-def stream_scale_bandwidth(backend: Any, n_elements: int, repeats: int, block: Callable[[Any], Any]) -> float:
-    """Bytes per second of b = 2 a on ``backend`` (its default dtype and device), best of ``repeats``."""
+def stream_copy_bandwidth(backend: Any, n_elements: int, repeats: int, block: Callable[[Any], Any]) -> float:
+    """Bytes per second of STREAM's copy b[:] = a into a preallocated b (no allocation, no page faults: the
+    memory system's own speed), best of ``repeats``; libraries without in-place assignment (JAX) time the
+    allocating b = 2 a instead."""
     xp = backend.xp
     a = xp.ones((n_elements,), dtype=backend.default_dtype, device=backend.device)
+    b = xp.zeros((n_elements,), dtype=backend.default_dtype, device=backend.device)
     itemsize = int(backend.to_numpy(a[:1]).dtype.itemsize)
-    block(2.0 * a)  # warm-up (allocator, kernel load)
-    best = min(time_once(lambda: 2.0 * a, block)[0] for _ in range(repeats))
+
+    def copy() -> Any:
+        b[...] = a
+        return b
+
+    try:
+        block(copy())  # warm-up: b's pages are touched here, before timing
+    except (TypeError, NotImplementedError, AttributeError, ValueError):  # immutable arrays
+
+        def copy() -> Any:
+            return 2.0 * a
+
+        block(copy())
+    best = min(time_once(copy, block)[0] for _ in range(repeats))
     return 2.0 * n_elements * itemsize / best
 
 
@@ -86,7 +105,7 @@ def run_bandwidth_benchmarks(
     sde = vp_sde()
     rows = []
     for n, d in sizes:
-        stream = stream_scale_bandwidth(backend, n * d, max(repeats, 5), block_vector)
+        stream = stream_copy_bandwidth(backend, n * d, max(repeats, 5), block_vector)
         x_T = backend.xp.astype(sde.prior_sample((n, d), make_rng(1, backend)), backend.default_dtype)
         itemsize = int(backend.to_numpy(x_T[:1, :1]).dtype.itemsize)
         em_a, em_b = sampler_pairs(linear_score, sde, x_T, STEPS)["euler_maruyama"]
@@ -108,5 +127,5 @@ def bandwidth_table(rows: list[BandwidthRow]) -> list[str]:
         out.append([f"({r.n}, {r.d})", f"{r.n * r.d * r.itemsize / 2**20:.0f} MiB", f"{r.stream_bytes_per_s / 1e9:.1f} GB/s",
                     _fmt_s(r.refsde_step_s), f"{fa:.2f}", _fmt_s(r.loop_step_s), f"{fb:.2f}",
                     f"{r.fused_fraction(r.refsde_step_s):.2f}", _verdict(fa >= TARGET_FRACTION)])
-    return table(["(n, d)", "state", "STREAM scale", "refsde step", "refsde fraction", "loop step", "loop fraction",
+    return table(["(n, d)", "state", "STREAM copy", "refsde step", "refsde fraction", "loop step", "loop fraction",
                   "fused-kernel fraction (3N)", f"target >= {TARGET_FRACTION}"], out)
