@@ -9,6 +9,7 @@ cancellation between sum_k r_k s_k s_k^T and s s^T.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from array_api_compat import device as device_of
@@ -21,9 +22,11 @@ def log_mixture(xp: Any, log_w: Array, log_comp: Array) -> tuple[Array, Array]:
     a = xp.expand_dims(log_w, axis=1) + log_comp  # log w_k + log N_k(x)
     m = xp.max(a, axis=0)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))  # guard the all -inf case
-    # logsumexp with max subtraction: log p = m + log sum_k exp(a_k - m)
-    log_p = m + xp.log(xp.sum(xp.exp(a - m), axis=0))
-    r = xp.exp(a - log_p)  # r_k = softmax_k(a_k) = w_k N_k / p
+    total = xp.sum(xp.exp(a - m), axis=0)  # >= 1 unless every a_k is -inf (then 0)
+    some = total > 0
+    # logsumexp with max subtraction: log p = m + log sum_k exp(a_k - m); -inf (no log(0) warning) if all underflow
+    log_p = xp.where(some, m + xp.log(xp.where(some, total, xp.ones_like(total))), xp.full_like(total, -math.inf))
+    r = xp.exp(a - xp.where(some, log_p, xp.zeros_like(log_p)))  # r_k = softmax_k(a_k) = w_k N_k / p
     # Where every log N_k underflowed to -inf (x astronomically far away) the softmax is 0/0: give the whole
     # weight to the largest a_k (exact for one component, the limit of the responsibilities otherwise).
     bad = xp.logical_not(xp.isfinite(log_p))
