@@ -99,3 +99,16 @@ def dtype_name() -> Any:
         return str(a.dtype).rsplit(".", 1)[-1]
 
     return name
+
+
+@pytest.fixture(scope="module")
+def strict_2023_12(backend: Any) -> Any:
+    """Under array_api_strict, allow only the 2023.12 standard (the version refsde.gaussian targets); a
+    no-op on other backends.  Modules opt in with ``pytestmark = pytest.mark.usefixtures("strict_2023_12")``."""
+    if backend.name != "array_api_strict":
+        yield
+        return
+    import array_api_strict
+
+    with array_api_strict.ArrayAPIStrictFlags(api_version="2023.12"):
+        yield

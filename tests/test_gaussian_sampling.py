@@ -32,16 +32,7 @@ scipy_stats = pytest.importorskip("scipy.stats")
 ALPHA = 1e-6
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _strict_2023_12():
-    """Under array_api_strict, allow only the 2023.12 standard (the version refsde.gaussian targets)."""
-    if refsde.get_backend().name != "array_api_strict":
-        yield
-        return
-    import array_api_strict
-
-    with array_api_strict.ArrayAPIStrictFlags(api_version="2023.12"):
-        yield
+pytestmark = pytest.mark.usefixtures("strict_2023_12")  # refsde.gaussian targets the 2023.12 standard
 
 
 def directions(d):
