@@ -17,11 +17,6 @@ from .divergence import exact_trace, hutchinson_estimates
 DIVERGENCES = ("exact", "hutchinson")
 
 
-def _coefficients(sde: Any, x: Array, t: Array) -> tuple[Array, Array]:
-    """(f(t), g(t)^2), each 0-d or (n,) like ``t`` (a solver time: not re-validated)."""
-    return solver_coefficients(sde, t)
-
-
 def probability_flow_drift(sde: Any, score_fn: Callable[[Array, Any], Array], x: Array, t: Any) -> Array:
     """F(x, t) = f(t) x - g(t)^2 score_fn(x, t) / 2 (Song et al. 2021, eq. 13), same shape as ``x``.
 
@@ -34,7 +29,7 @@ def probability_flow_drift(sde: Any, score_fn: Callable[[Array, Any], Array], x:
 def solver_drift(sde: Any, score_fn: Callable[[Array, Any], Array], x: Array, t: Array) -> Array:
     """F(x, t) (eq. 13) for a solver time ``t``: a 0-d or (n,) array of x's dtype and device inside the
     integration interval, so it is not re-validated here (that would cost a host read per call)."""
-    f, g2 = _coefficients(sde, x, t)
+    f, g2 = solver_coefficients(sde, t)  # 0-d or (n,) like t; a solver time, not re-validated
     return batch_broadcast(f, x) * x - 0.5 * batch_broadcast(g2, x) * score_fn(x, t)  # eq. 13
 
 
@@ -84,7 +79,7 @@ class ProbabilityFlow:
     def drift_and_divergence(self, x: Array, t: Array) -> tuple[Array, Array]:
         """(F(x, t) like x, div_x F(x, t) of shape (n,)) at a solver time ``t`` (0-d or (n,), x's dtype)."""
         s, div_s = self.score_and_divergence(x, t)
-        f, g2 = _coefficients(self.sde, x, t)
+        f, g2 = solver_coefficients(self.sde, t)
         drift = batch_broadcast(f, x) * x - 0.5 * batch_broadcast(g2, x) * s  # eq. 13
         div = n_features(x) * f - 0.5 * g2 * div_s  # div F = D f(t) - g(t)^2 div s / 2
         return drift, div + namespace_of(x).zeros_like(div_s)  # shape (n,) also when f, g2 are 0-d
