@@ -15,7 +15,17 @@ import numpy as np
 import pytest
 
 import refsde
-from refsde.sampling import sample_ode, sample_pc, sample_sde
+from refsde.sampling import (
+    langevin_corrector,
+    sample_ddim,
+    sample_dpm_solver,
+    sample_dpm_solver_pp_2m,
+    sample_edm_heun,
+    sample_ode,
+    sample_pc,
+    sample_sde,
+)
+from refsde.sampling._chain_table import level_table
 from refsde.sampling._coefficients import GridTable
 from refsde.sampling._context import StepContext
 from refsde.sampling._score import CheckedScore
@@ -166,3 +176,100 @@ def test_langevin_sample_with_zero_score_does_not_move(batch_norm):
     moved = np.abs(_np(out) - _np(x)).max(axis=1)
     assert moved[0] == 0.0
     assert (moved[1:] > 0).all() if not batch_norm else (moved == 0).all()
+
+
+def _all_samplers(sde, x_T):
+    """Every loop-based sampler with N steps, as ``run(score_fn)``."""
+    return {
+        "em": lambda s: sample_sde(s, sde, x_T, N, rng=1),
+        "reverse_diffusion": lambda s: sample_sde(s, sde, x_T, N, rng=1, method="reverse_diffusion"),
+        "ancestral": lambda s: sample_sde(s, sde, x_T, N, rng=1, method="ancestral"),
+        "pc_rd_ald": lambda s: sample_pc(s, sde, x_T, N, rng=1, corrector="annealed_langevin"),
+        "pc_anc_l_cf": lambda s: sample_pc(s, sde, x_T, N, rng=1, predictor="ancestral", order="corrector_first"),
+        "ode_rk4": lambda s: sample_ode(s, sde, x_T, N, method="rk4"),
+        "ddim_eta": lambda s: sample_ddim(s, sde, x_T, N, eta=0.5, rng=0),
+        "dpm_solver_2": lambda s: sample_dpm_solver(s, sde, x_T, N, order=2),
+        "dpm_solver_3": lambda s: sample_dpm_solver(s, sde, x_T, N, order=3),
+        "dpm_solver_pp_2m": lambda s: sample_dpm_solver_pp_2m(s, sde, x_T, N),
+        "edm_heun": lambda s: sample_edm_heun(s, sde, x_T, N, churn=5.0, rng=0),
+        "langevin": lambda s: langevin_corrector(s, sde, x_T, 0.5, n_steps=N, rng=0),
+        "annealed_langevin": lambda s: langevin_corrector(s, sde, x_T, 0.5, n_steps=N, rng=0, method="annealed_langevin"),
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["em", "reverse_diffusion", "ancestral", "pc_rd_ald", "pc_anc_l_cf", "ode_rk4", "ddim_eta", "dpm_solver_2",
+     "dpm_solver_3", "dpm_solver_pp_2m", "edm_heun", "langevin", "annealed_langevin"],
+)
+@pytest.mark.parametrize("where", ["second", "middle", "last"])
+def test_a_single_nan_score_output_anywhere_raises(name, where):
+    """The loops read the host only every CHECK_EVERY steps, so a NaN in one score output (not the first)
+    must reach the state and be reported: at the call after the first, one in mid-run (the intermediate
+    stages of the multi-stage solvers included) and the very last call."""
+    sde = refsde.VPSDE()
+    x_T = _x_T(sde)
+    run = _all_samplers(sde, x_T)[name]
+    _, info = run(lambda x, t: -x / (1.0 + t))
+    bad_call = {"second": 2, "middle": info.nfe // 2 + 1, "last": info.nfe}[where]
+    calls = []
+
+    def score(x, t):
+        calls.append(None)
+        s = -x / (1.0 + t)
+        return s * math.nan if len(calls) == bad_call else s
+
+    with pytest.raises(ValueError, match="NaN"):
+        run(score)
+
+
+def test_level_table_matches_the_ddpm_and_smld_chains():
+    """The per-level host coefficients against score_sde's chains written out in NumPy: DDPM betas
+    linspace(beta_min T / N, beta_max T / N, N) (reverse diffusion: f_i = (sqrt(1 - beta_i) - 1) x,
+    G_i^2 = beta_i); SMLD increments var_i - var_{i-1} of var_i = sigma(t_i)^2, t_i = i T / (N - 1)."""
+    n = 8
+    like = BACKEND.asarray(np.zeros((2, 2)))
+    times = grid_points(1.0, n, EPS)
+    vp = refsde.VPSDE(beta_min=0.1, beta_max=5.0)  # beta_max T / N < 1
+    betas = np.linspace(0.1 / n, 5.0 / n, n)
+    table = level_table(vp, n, times, like, predictor="reverse_diffusion")
+    np.testing.assert_allclose(table.rd_c, np.sqrt(1.0 - betas) - 1.0, rtol=1e-13)
+    np.testing.assert_allclose(table.rd_G2, betas, rtol=1e-13)
+    np.testing.assert_allclose(table.rd_G, np.sqrt(betas), rtol=1e-13)
+    table = level_table(vp, n, times, like, predictor="ancestral")
+    np.testing.assert_allclose(table.ddpm_beta, betas, rtol=1e-13)
+    np.testing.assert_allclose(table.ddpm_root, np.sqrt(1.0 - betas), rtol=1e-13)
+    ve = refsde.VESDE(sigma_min=0.01, sigma_max=50.0)
+    var = np.array([float(ve.sigma(BACKEND.asarray(i / (n - 1)))) ** 2 for i in range(n)])
+    dvar = np.diff(var, prepend=0.0)
+    table = level_table(ve, n, times, like, predictor="ancestral")
+    np.testing.assert_allclose(table.smld_dvar, dvar, rtol=1e-12)
+    var_prev = np.concatenate([[0.0], var[:-1]])
+    std = [math.sqrt(p * d / v) if v > 0 else 0.0 for p, d, v in zip(var_prev, dvar, var)]  # 0 where var_i = 0
+    assert var[0] == 0.0  # the exact VE convention: sigma(0) = 0, so level 0 exercises the var_i = 0 branch
+    np.testing.assert_allclose(table.smld_std, std, rtol=1e-12)
+    table = level_table(ve, n, times, like, predictor="reverse_diffusion")
+    assert table.rd_c == [0.0] * n
+    np.testing.assert_allclose(table.rd_G2, dvar, rtol=1e-12)
+
+
+def test_a_user_discretize_is_called_per_step():
+    """Only refsde's own chains are tabulated (f_i = c_i x); an overriding ``discretize`` is honoured."""
+    calls = []
+
+    class HalfNoiseVP(refsde.VPSDE):
+        def discretize(self, x, t, *, N=None, level=None):
+            calls.append(level)
+            f, G = super().discretize(x, t, N=N, level=level)
+            return f, 0.5 * G
+
+    sde = HalfNoiseVP()
+    x_T = _x_T(sde)
+    noise = BACKEND.asarray(np.random.default_rng(3).standard_normal((N, *x_T.shape)))
+    x, _ = sample_sde(lambda x, t: -x, sde, x_T, N, method="reverse_diffusion", noise=noise)
+    assert calls == list(range(N - 1, -1, -1))
+    y = x_T  # the same chain by hand: x' = x - f_i + G_i^2 s + G_i z with the halved G_i
+    for k in range(N):
+        f, G = sde.discretize(y, time_scalar(GRID[k], y), N=N, level=N - 1 - k)
+        y = y - f + (G * G) * (-y) + G * noise[k, ...]
+    np.testing.assert_allclose(_np(x), _np(y), rtol=1e-12)

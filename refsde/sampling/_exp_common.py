@@ -11,16 +11,28 @@ from .._arrays import Array, namespace_of
 from ._checks import check_eps, check_n_steps, check_state
 from ._schedule import Node
 from ._score import CheckedScore
+from ._watch import NaNWatch
 from .grid import time_scalar
 from .info import SampleInfo
 
 
 def check_common(score_fn: Any, sde: Any, x_T: Array, n_steps: Any, eps: Any) -> tuple[int, float, CheckedScore]:
-    """(n_steps, eps, checked score): n_steps >= 1, 0 < eps < T, x_T of shape (n, *dims) without NaN."""
+    """(n_steps, eps, checked score): n_steps >= 1, 0 < eps < T, x_T of shape (n, *dims) without NaN.
+
+    The score's output is checked for NaN on the first call only; the samplers watch their state for the
+    rest (:func:`nan_watch`, :mod:`refsde.sampling._watch`), so the loop reads nothing from the device.
+    """
     n_steps = check_n_steps(n_steps)
     eps = check_eps(sde, eps)
     check_state(x_T)
-    return n_steps, eps, CheckedScore(score_fn)
+    return n_steps, eps, CheckedScore(score_fn, nan="first")
+
+
+def nan_watch(nodes: list[Node], like: Array) -> NaNWatch:
+    """The state's NaN watch on the grid of ``nodes``.  Every prediction reaches the state (each update is
+    a combination with every prediction of its step, or feeds the next stage's input, as DPM-Solver-3's
+    first stage does), and IEEE arithmetic keeps a NaN through c * e even for c = 0."""
+    return NaNWatch(like, [node.t for node in nodes])
 
 
 def noise_prediction(score: CheckedScore, like: Array) -> Callable[[Array, Node], Array]:

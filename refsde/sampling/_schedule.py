@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from array_api_compat import device as device_of
 
 from .._arrays import Array, namespace_of
+from ._coefficients import host_floats
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def _array(values: Sequence[float], like: Array) -> Array:
 
 
 def _floats(a: Array) -> list[float]:
-    return [float(a[i]) for i in range(a.shape[0])]
+    return host_floats(a)  # one device -> host transfer for the whole array
 
 
 def nodes_at(sde: Any, times: Sequence[float], like: Array) -> list[Node]:

@@ -71,14 +71,18 @@ def langevin_update(score: Any, x: Array, t: Array, z: Array, snr: float, batch_
     return mean + xp.sqrt(2.0 * e) * z, mean  # plus sqrt(2 e) z
 
 
-def annealed_langevin_update(score: Any, sde: Any, x: Array, t: Array, z: Array, snr: float, alpha: Array | float) -> tuple[Array, Array]:
-    """One annealed Langevin step with e = 2 alpha (snr sigma_t)^2 (NCSN's annealed Langevin dynamics)."""
-    xp = namespace_of(x)
+def annealed_step_size(sde: Any, t: Array, snr: float, alpha: Array | float) -> tuple[Array, Array]:
+    """(e, sqrt(2 e)) with e = 2 alpha (snr sigma_t)^2 (NCSN's annealed Langevin dynamics), 0-d like ``t``."""
+    e = 2.0 * alpha * (snr * sde.sigma(t)) ** 2  # e = 2 alpha (snr sigma_t)^2
+    return e, namespace_of(t).sqrt(2.0 * e)
+
+
+def annealed_langevin_update(score: Any, x: Array, t: Array, z: Array, e: Any, noise_scale: Any) -> tuple[Array, Array]:
+    """One annealed Langevin step x + e s(x, t) + sqrt(2 e) z; ``e`` and ``noise_scale`` = sqrt(2 e) from
+    :func:`annealed_step_size` (floats or 0-d arrays: they depend on t only, so a caller computes them once)."""
     s = score(x, t)
-    sigma = sde.sigma(t)
-    e = 2.0 * alpha * (snr * sigma) ** 2  # e = 2 alpha (snr sigma_t)^2
     mean = x + e * s  # Langevin drift step x + e grad log p_t
-    return mean + xp.sqrt(2.0 * e) * z, mean  # plus sqrt(2 e) z
+    return mean + noise_scale * z, mean  # plus sqrt(2 e) z
 
 
 def langevin(
@@ -91,8 +95,12 @@ def langevin(
 def annealed_langevin(
     ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_norm: bool, level: int
 ) -> tuple[Array, Array]:
-    """:func:`annealed_langevin_update` with alpha_i of chain level ``level``."""
-    return annealed_langevin_update(ctx.score, ctx.sde, x, t, z, snr, _alpha(ctx, level, x))
+    """:func:`annealed_langevin_update` with alpha_i of chain level ``level`` (tabulated e_i when ``ctx.levels`` has them)."""
+    levels = ctx.levels
+    if levels is not None and levels.annealed_e is not None:
+        return annealed_langevin_update(ctx.score, x, t, z, levels.annealed_e[level], levels.annealed_noise[level])  # type: ignore[index]
+    e, noise_scale = annealed_step_size(ctx.sde, t, snr, _alpha(ctx, level, x))
+    return annealed_langevin_update(ctx.score, x, t, z, e, noise_scale)
 
 
 CORRECTORS: dict[str, Corrector] = {"langevin": langevin, "annealed_langevin": annealed_langevin}
@@ -108,6 +116,6 @@ def setup_corrector(name: Any, sde: Any, n_steps: int) -> Corrector:
 
 
 __all__ = [
-    "CORRECTORS", "annealed_langevin", "annealed_langevin_update", "chain_alphas", "langevin", "langevin_update",
-    "setup_corrector",
+    "CORRECTORS", "annealed_langevin", "annealed_langevin_update", "annealed_step_size", "chain_alphas", "langevin",
+    "langevin_update", "setup_corrector",
 ]

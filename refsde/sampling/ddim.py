@@ -24,7 +24,7 @@ import math
 from typing import Any, Callable
 
 from .._arrays import Array
-from ._exp_common import check_common, noise_prediction, sample_info
+from ._exp_common import check_common, nan_watch, noise_prediction, sample_info
 from ._noise import NoiseSource
 from ._progress import steps
 from .info import SampleInfo
@@ -76,6 +76,7 @@ def sample_ddim(
     nodes = exponential_grid(sde, n_steps, eps, grid, x_T)
     source = NoiseSource(x_T, (n_steps,), noise=noise, rng=rng) if (eta > 0.0 or noise is not None) else None
     E = noise_prediction(score, x_T)
+    watch = nan_watch(nodes, x_T)
     x = x_T
     for k in steps(n_steps, progress, "ddim"):
         t, s = nodes[k], nodes[k + 1]
@@ -87,4 +88,5 @@ def sample_ddim(
         x = (s.alpha / t.alpha) * x - (s.sigma * (math.expm1(h) + eta * eta * one_minus / (1.0 + rho))) * e
         if eta > 0.0:
             x = x + (eta * s.sigma * math.sqrt(one_minus)) * source.draw(k)  # + c z, c = eta sigma_s sqrt(1 - e^{-2h})
+        watch.after(k, x)
     return x, sample_info(score, nodes, n_steps, f"ddim(eta={eta})", x_T)

@@ -20,7 +20,7 @@ import numbers
 from typing import Any, Callable
 
 from .._arrays import Array
-from ._exp_common import check_common, data_prediction, noise_prediction, sample_info
+from ._exp_common import check_common, data_prediction, nan_watch, noise_prediction, sample_info
 from ._progress import steps
 from ._schedule import nodes_at_lam
 from .exponential_steps import data_first_order, dpm_solver_1, dpm_solver_2, dpm_solver_3, dpm_solver_pp_2m
@@ -68,6 +68,7 @@ def sample_dpm_solver(
     stages = nodes_at_lam(sde, lams, x_T)
     m = len(fractions)
     E = noise_prediction(score, x_T)
+    watch = nan_watch(nodes, x_T)
     x = x_T
     for k in steps(n_steps, progress, f"dpm_solver({order})"):
         t, s, mid = nodes[k], nodes[k + 1], stages[m * k : m * (k + 1)]
@@ -77,6 +78,7 @@ def sample_dpm_solver(
             x = dpm_solver_2(E, x, t, mid[0], s, fractions[0])
         else:
             x = dpm_solver_3(E, x, t, mid[0], mid[1], s, fractions[0], fractions[1])
+        watch.after(k, x)
     return x, sample_info(score, nodes, n_steps, f"dpm_solver(order={order})", x_T)
 
 
@@ -102,6 +104,7 @@ def sample_dpm_solver_pp_2m(
     n_steps, eps, score = check_common(score_fn, sde, x_T, n_steps, eps)
     nodes = exponential_grid(sde, n_steps, eps, grid, x_T)
     X = data_prediction(score, x_T)
+    watch = nan_watch(nodes, x_T)
     x = x_T
     d_prev = None
     for k in steps(n_steps, progress, "dpm_solver_pp_2m"):
@@ -112,4 +115,5 @@ def sample_dpm_solver_pp_2m(
         else:
             x = dpm_solver_pp_2m(x, d, d_prev, nodes[k - 1], t, s)
         d_prev = d
+        watch.after(k, x)
     return x, sample_info(score, nodes, n_steps, "dpm_solver_pp_2m", x_T)

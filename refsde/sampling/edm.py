@@ -29,7 +29,7 @@ import math
 from typing import Any, Callable
 
 from .._arrays import Array, check_positive
-from ._exp_common import check_common, noise_prediction, sample_info
+from ._exp_common import check_common, nan_watch, noise_prediction, sample_info
 from ._noise import NoiseSource
 from ._progress import steps
 from ._schedule import Node, nodes_at_lam
@@ -101,6 +101,7 @@ def sample_edm_heun(
     def slope(y: Array, node: Node) -> Array:
         return E(node.alpha * y, node)  # dx~/dsigma~ = (x~ - D(x~; sigma~)) / sigma~ = eps_hat(alpha_t x~, t)
 
+    watch = nan_watch(nodes, x_T)
     y = (1.0 / nodes[0].alpha) * x_T  # x~ = x / alpha_T (EDM eq. 4 scaling with s(t) = alpha_t)
     for k in steps(n_steps, progress, "edm_heun"):
         sig, sig_next = sigmas[k], sigmas[k + 1]
@@ -114,5 +115,6 @@ def sample_edm_heun(
         y_euler = y + (sig_next - sig_hat) * d  # Euler step x_{i+1} = x^ + (sigma_{i+1} - sigma^) d (Alg. 2)
         d_next = slope(y_euler, nodes[k + 1])
         y = y + (0.5 * (sig_next - sig_hat)) * (d + d_next)  # Heun: x^ + (sigma_{i+1} - sigma^)(d + d')/2 (Alg. 2)
+        watch.after(k, y)
     x = nodes[-1].alpha * y  # x = alpha_eps x~ (back from EDM eq. 4 scaling)
     return x, sample_info(score, nodes, n_steps, "edm_heun", x_T)

@@ -22,7 +22,8 @@ from .._arrays import Array, check_positive
 from ._checks import check_choice, check_n_steps, check_state
 from ._noise import NoiseSource
 from ._score import CheckedScore
-from .correctors import annealed_langevin_update, langevin_update
+from ._watch import NaNWatch
+from .correctors import annealed_langevin_update, annealed_step_size, langevin_update
 from .grid import time_scalar
 from .info import SampleInfo
 
@@ -67,15 +68,19 @@ def langevin_corrector(
     t = float(t)
     if math.isnan(t) or not 0.0 <= t <= sde.T:
         raise ValueError(f"t must lie in [0, T] = [0, {sde.T}], got {t}")
-    score = CheckedScore(score_fn)
+    score = CheckedScore(score_fn, nan="first")  # NaN: first output, then the state (see _watch)
     source = NoiseSource(x, (n_steps,), noise=noise, rng=rng)
     tt = time_scalar(t, x)
+    watch = NaNWatch(x, [t] * (n_steps + 1))
+    if method == "annealed_langevin":
+        e, noise_scale = annealed_step_size(sde, tt, snr, alpha)  # t is fixed: one step size for every step
     for k in range(n_steps):
         z = source.draw(k)
         if method == "langevin":
             x, _ = langevin_update(score, x, tt, z, snr, batch_norm, alpha)
         else:
-            x, _ = annealed_langevin_update(score, sde, x, tt, z, snr, alpha)
+            x, _ = annealed_langevin_update(score, x, tt, z, e, noise_scale)
+        watch.after(k, x)
     return x, SampleInfo(score.nfe, None, n_steps, 0, f"corrector({method})")
 
 

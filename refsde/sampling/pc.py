@@ -22,8 +22,10 @@ corrector): ``noise[k, 0]`` is the predictor's draw in step k (unused with ``pre
 the order the updates run.
 
 NaN in score outputs: the first output is checked, then the state after every 16 grid steps and at the
-end (:mod:`refsde.sampling._watch`); time coefficients are evaluated once per grid as host floats
-(:mod:`refsde.sampling._coefficients`), as in :mod:`refsde.sampling.sde_sampler`.
+end (:mod:`refsde.sampling._watch`); time and chain coefficients (the annealed corrector's step sizes
+included) are evaluated once per run as host floats (:mod:`refsde.sampling._coefficients`,
+:mod:`refsde.sampling._chain_table`), as in :mod:`refsde.sampling.sde_sampler`: the loop reads nothing
+from the device between NaN checks.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ._discrete import chain_level
 from ._noise import NoiseSource
 from ._progress import steps
 from ._score import CheckedScore
+from ._chain_table import level_table
 from ._coefficients import GridTable
 from ._watch import NaNWatch
 from .correctors import chain_alphas, setup_corrector
@@ -101,9 +104,17 @@ def sample_pc(
     source = NoiseSource(x_T, (n_steps, 1 + m), noise=noise, rng=rng)
     times = grid_points(sde.T, n_steps, eps)
     table = GridTable(sde, times, x_T) if predictor == "euler_maruyama" or corrector == "langevin" else None
+    alphas = chain_alphas(sde, n_steps, x_T) if corrector is not None else None
     if table is not None and corrector == "langevin":
-        table.with_alphas(chain_alphas(sde, n_steps, x_T))
-    ctx = StepContext(sde, None, n_steps, score, table)  # no chain copy: levels are passed explicitly
+        table.with_alphas(alphas)  # type: ignore[arg-type]
+    # the correctors of grid step k (level i = n_steps - 1 - k) run at t_{k+1} (predictor_first) or t_k
+    shift = 1 if order == "predictor_first" else 0
+    corrector_times = [times[n_steps - 1 - i + shift] for i in range(n_steps)]
+    levels = level_table(
+        sde, n_steps, times, x_T, predictor=predictor, corrector=corrector, corrector_times=corrector_times,
+        alphas=alphas, snr=snr,
+    )
+    ctx = StepContext(sde, levels, n_steps, score, table)
     watch = NaNWatch(x_T, times)
     make_t = time_scalars(x_T)
     final = _final_update(n_steps, m, predictor is not None, order)

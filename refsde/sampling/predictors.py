@@ -43,7 +43,13 @@ def reverse_diffusion(ctx: StepContext, x: Array, t: Array, h: float, z: Array, 
     The chain's own step is T / N, not h (Song et al. 2021, App. E, reverse diffusion sampling); VP and
     VE take f_i, G_i from level i, every other SDE (Euler-Maruyama chain) from t.
     """
-    f, G = ctx.sde.discretize(x, t, N=ctx.n_steps, level=level)
+    levels = ctx.levels
+    if levels is not None and levels.rd_c is not None:  # f_i = c_i x, tabulated (refsde's own chains)
+        c, G, G2 = levels.rd_c[level], levels.rd_G[level], levels.rd_G2[level]  # type: ignore[index]
+        s = ctx.score(x, t)
+        mean = (x if c == 0.0 else x - c * x) + G2 * s  # reverse of x_{i+1} = x_i + f_i + G_i z (App. E)
+        return mean + G * z, mean
+    f, G = ctx.sde.discretize(x, t, N=ctx.n_steps, level=level)  # a user's own chain: evaluated per step
     s = ctx.score(x, t)
     mean = x - f + (G * G) * s  # reverse of x_{i+1} = x_i + f_i + G_i z (Song et al. App. E)
     return mean + G * z, mean
@@ -62,6 +68,12 @@ def ancestral(ctx: StepContext, x: Array, t: Array, h: float, z: Array, level: i
 
 def _ancestral_vp(ctx: StepContext, x: Array, t: Array, z: Array, level: int) -> tuple[Array, Array]:
     xp = namespace_of(x)
+    levels = ctx.levels
+    if levels is not None and levels.ddpm_beta is not None:  # tabulated beta_i, sqrt(1 - beta_i), sqrt(beta_i)
+        beta, root, noise = levels.ddpm_beta[level], levels.ddpm_root[level], levels.ddpm_noise[level]  # type: ignore[index]
+        s = ctx.score(x, t)
+        mean = (x + beta * s) / root  # DDPM ancestral mean (Ho et al. 2020 eq. 11, score form)
+        return mean + noise * z, mean
     beta = ddpm_beta(ctx.sde, ctx.n_steps, level, x)
     s = ctx.score(x, t)
     mean = (x + beta * s) / xp.sqrt(1.0 - beta)  # DDPM ancestral mean (Ho et al. 2020 eq. 11, score form)
@@ -70,6 +82,11 @@ def _ancestral_vp(ctx: StepContext, x: Array, t: Array, z: Array, level: int) ->
 
 def _ancestral_ve(ctx: StepContext, x: Array, t: Array, z: Array, level: int) -> tuple[Array, Array]:
     xp = namespace_of(x)
+    levels = ctx.levels
+    if levels is not None and levels.smld_dvar is not None:  # tabulated var_i - var_{i-1} and the noise std
+        dvar, std = levels.smld_dvar[level], levels.smld_std[level]  # type: ignore[index]
+        mean = x + dvar * ctx.score(x, t)  # SMLD ancestral mean (Song et al. 2021, App. F)
+        return mean + std * z, mean
     var_i, var_prev = smld_variances(ctx.sde, ctx.n_steps, level, x)
     dvar = var_i - var_prev
     s = ctx.score(x, t)

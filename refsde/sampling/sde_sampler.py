@@ -13,8 +13,11 @@ Conventions (shared with :mod:`refsde.sampling.pc` and :mod:`refsde.sampling.ode
   device holding the current time; it must return an array of x's shape (checked on every call) without
   NaN: the first output is checked, then the state every 16 steps and at the end, so a NaN raises
   ValueError within 16 steps of its appearance, naming the window of times (:mod:`refsde.sampling._watch`).
-* Time coefficients (f(t_k), g(t_k)^2, ...) are evaluated once for the whole grid, vectorized, and kept
-  as host floats (:mod:`refsde.sampling._coefficients`): no per-step validation or host sync.
+* Time coefficients (f(t_k), g(t_k)^2, ...) and the chain coefficients of every level (f_i = c_i x and
+  G_i of ``discretize``, DDPM betas, SMLD variances) are evaluated once for the whole run, vectorized, and
+  kept as host floats (:mod:`refsde.sampling._coefficients`, :mod:`refsde.sampling._chain_table`): no
+  per-step validation or host sync (tests/test_host_syncs.py counts them).  An SDE subclass that overrides
+  ``discretize`` with its own chain gets it called per step instead.
 * Noise is added on every step; with ``last_step_noise=False`` the last step returns its mean (no
   noise).  ``denoise=True`` then applies Tweedie's formula at t = eps:
   x0_hat = (x + sigma_eps^2 s(x, eps)) / alpha_eps (one more score evaluation).
@@ -35,6 +38,7 @@ from ._noise import NoiseSource
 from ._progress import steps
 from ._score import CheckedScore
 from .denoise import tweedie_denoise
+from ._chain_table import level_table
 from ._coefficients import GridTable
 from ._watch import NaNWatch
 from .grid import grid_points, time_grid, time_scalar, time_scalars
@@ -88,7 +92,8 @@ def sample_sde(
     source = NoiseSource(x_T, (n_steps,), noise=noise, rng=rng)
     times = grid_points(sde.T, n_steps, eps)
     table = GridTable(sde, times, x_T) if method == "euler_maruyama" else None
-    ctx = StepContext(sde, None, n_steps, score, table)  # no chain copy: levels are passed to discretize
+    levels = level_table(sde, n_steps, times, x_T, predictor=method)
+    ctx = StepContext(sde, levels, n_steps, score, table)
     watch = NaNWatch(x_T, times)
     make_t = time_scalars(x_T)
     x = x_T
