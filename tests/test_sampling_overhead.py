@@ -203,20 +203,30 @@ def _all_samplers(sde, x_T):
      "dpm_solver_3", "dpm_solver_pp_2m", "edm_heun", "langevin", "annealed_langevin"],
 )
 @pytest.mark.parametrize("where", ["second", "middle", "last"])
-def test_a_single_nan_score_output_anywhere_raises(name, where):
+@pytest.mark.parametrize("base", ["linear", "sign"])
+def test_a_single_nan_score_output_anywhere_raises(name, where, base):
     """The loops read the host only every CHECK_EVERY steps, so a NaN in one score output (not the first)
     must reach the state and be reported: at the call after the first, one in mid-run (the intermediate
-    stages of the multi-stage solvers included) and the very last call."""
+    stages of the multi-stage solvers included) and the very last call.  ``sign``: a score that maps a NaN
+    input to a finite output (-1 where x > 0, else 1), so a NaN output seen only by a later score call
+    (DPM-Solver-3's first stage) would be lost."""
     sde = refsde.VPSDE()
     x_T = _x_T(sde)
     run = _all_samplers(sde, x_T)[name]
-    _, info = run(lambda x, t: -x / (1.0 + t))
+
+    def base_score(x, t):
+        if base == "linear":
+            return -x / (1.0 + t)
+        one = XP.ones_like(x)
+        return XP.where(x > 0.0, -one, one)  # NaN > 0 is False: a NaN input gives 1
+
+    _, info = run(base_score)
     bad_call = {"second": 2, "middle": info.nfe // 2 + 1, "last": info.nfe}[where]
     calls = []
 
     def score(x, t):
         calls.append(None)
-        s = -x / (1.0 + t)
+        s = base_score(x, t)
         return s * math.nan if len(calls) == bad_call else s
 
     with pytest.raises(ValueError, match="NaN"):
@@ -251,6 +261,19 @@ def test_level_table_matches_the_ddpm_and_smld_chains():
     table = level_table(ve, n, times, like, predictor="reverse_diffusion")
     assert table.rd_c == [0.0] * n
     np.testing.assert_allclose(table.rd_G2, dvar, rtol=1e-12)
+    ve_sd = refsde.VESDE(sigma_min=0.01, sigma_max=50.0, convention="score_sde")
+    sig2 = (0.01 * (50.0 / 0.01) ** (np.arange(n) / (n - 1))) ** 2  # score_sde's discrete_sigmas, squared
+    table = level_table(ve_sd, n, times, like, predictor="reverse_diffusion")
+    np.testing.assert_allclose(table.rd_G2, np.diff(sig2, prepend=0.0), rtol=1e-12)  # sigma_min^2 at level 0
+    # sub-VP: score_sde's Euler-Maruyama chain f_i = f(t_k) x T / N, G_i^2 = g(t_k)^2 T / N at the grid times
+    subvp = refsde.SubVPSDE(beta_min=0.1, beta_max=20.0)
+    t_level = np.array([times[n - 1 - i] for i in range(n)])
+    beta = 0.1 + t_level * 19.9
+    B = 0.1 * t_level + 0.5 * 19.9 * t_level**2  # int_0^t beta
+    table = level_table(subvp, n, times, like, predictor="reverse_diffusion")
+    np.testing.assert_allclose(table.rd_c, -beta / 2, rtol=1e-13)
+    assert table.rd_dt == 1.0 / n
+    np.testing.assert_allclose(table.rd_G2, beta * -np.expm1(-2.0 * B) / n, rtol=1e-12)
 
 
 def test_a_user_discretize_is_called_per_step():
@@ -264,6 +287,24 @@ def test_a_user_discretize_is_called_per_step():
             return f, 0.5 * G
 
     sde = HalfNoiseVP()
+    _check_called_per_step(sde, calls)
+
+
+def test_a_discretize_set_on_the_instance_is_called_per_step():
+    calls = []
+    sde = refsde.VPSDE()
+    plain = sde.discretize
+
+    def half_noise(x, t, *, N=None, level=None):
+        calls.append(level)
+        f, G = plain(x, t, N=N, level=level)
+        return f, 0.5 * G
+
+    sde.discretize = half_noise
+    _check_called_per_step(sde, calls)
+
+
+def _check_called_per_step(sde, calls):
     x_T = _x_T(sde)
     noise = BACKEND.asarray(np.random.default_rng(3).standard_normal((N, *x_T.shape)))
     x, _ = sample_sde(lambda x, t: -x, sde, x_T, N, method="reverse_diffusion", noise=noise)

@@ -6,7 +6,8 @@ per step from the SDE's public methods validated the time and the state on every
 device syncs inside the loop.  As :mod:`._coefficients` does for Euler-Maruyama, every level is evaluated
 here in one vectorized call of the same public methods (validated once), in the state's dtype and on its
 device, and moved to the host once; the updates then multiply by Python floats that hold the dtype's values,
-so they round as the per-step 0-d evaluation did (up to the last ulp of a vectorized exp / log).
+so they round as the per-step 0-d evaluation did (up to the last ulp of a vectorized exp / log): the
+Euler-Maruyama chain f_i = f(t) x dt keeps f(t) and dt apart for that reason.
 
 Lists are indexed by the level i.
 """
@@ -29,7 +30,8 @@ _LINEAR_CHAINS = (SDE.discretize, VPSDE.discretize, VESDE.discretize)
 class LevelTable:
     """Host coefficients by chain level; each group is None unless the run's updates need it.
 
-    * ``rd_c, rd_G, rd_G2``: (f_i = c_i x, G_i, G_i^2) of ``sde.discretize(x, t_k, N, level=i)`` (reverse diffusion).
+    * ``rd_c, rd_G, rd_G2``: (f_i = (c_i x) rd_dt, G_i, G_i^2) of ``sde.discretize(x, t_k, N, level=i)``
+      (reverse diffusion); ``rd_dt`` is 1.0 for the VP and VE chains and T / N for the Euler-Maruyama chain.
     * ``ddpm_beta, ddpm_root, ddpm_noise``: beta_i, sqrt(1 - beta_i), sqrt(beta_i) (ancestral VP).
     * ``smld_dvar, smld_std``: var_i - var_{i-1} and sqrt(var_{i-1} (var_i - var_{i-1}) / var_i) (ancestral VE).
     * ``annealed_e, annealed_noise``: e_i = 2 alpha_i (snr sigma_{t_c})^2 and sqrt(2 e_i) (annealed Langevin).
@@ -39,6 +41,7 @@ class LevelTable:
         self.rd_c: list[float] | None = None
         self.rd_G: list[float] | None = None
         self.rd_G2: list[float] | None = None
+        self.rd_dt: float = 1.0
         self.ddpm_beta: list[float] | None = None
         self.ddpm_root: list[float] | None = None
         self.ddpm_noise: list[float] | None = None
@@ -60,15 +63,20 @@ def _chain_times(sde: Any, n_steps: int, like: Array) -> Array:
 
 def reverse_diffusion_levels(table: LevelTable, sde: Any, n_steps: int, times: Sequence[float], like: Array) -> bool:
     """Fill ``rd_*`` from one call sde.discretize(ones((N, 1)), t, N=N, level=arange(N)); False (nothing
-    filled) when ``sde.discretize`` is not one of refsde's linear chains."""
-    if not isinstance(sde, SDE) or type(sde).discretize not in _LINEAR_CHAINS:
+    filled) when ``sde.discretize`` is not one of refsde's linear chains (a subclass override, or a function
+    set on the instance)."""
+    if not isinstance(sde, SDE) or getattr(sde.discretize, "__func__", None) not in _LINEAR_CHAINS:
         return False
     xp = namespace_of(like)
     ones = xp.ones((n_steps, 1), dtype=like.dtype, device=device_of(like))
     t = time_array(_level_times(times, n_steps), like)  # (N,): per-"sample" times, one row per level
     levels = xp.arange(n_steps, device=device_of(like))  # the default integer dtype (int32 on JAX without x64)
-    f, G = sde.discretize(ones, t, N=n_steps, level=levels)  # f = c_i * 1 = c_i exactly
-    table.rd_c = host_floats(f[:, 0])
+    f, G = sde.discretize(ones, t, N=n_steps, level=levels)  # validates; f = c_i * 1 = c_i exactly
+    if sde.discretize.__func__ is SDE.discretize:  # Euler-Maruyama chain f_i = (f(t) x) dt: keep f(t) and dt apart
+        table.rd_c = host_floats(sde.drift_coefficient(t))
+        table.rd_dt = sde.T / n_steps
+    else:
+        table.rd_c = host_floats(f[:, 0])
     table.rd_G = host_floats(G)
     table.rd_G2 = host_floats(G * G)
     return True

@@ -29,9 +29,10 @@ def check_common(score_fn: Any, sde: Any, x_T: Array, n_steps: Any, eps: Any) ->
 
 
 def nan_watch(nodes: list[Node], like: Array) -> NaNWatch:
-    """The state's NaN watch on the grid of ``nodes``.  Every prediction reaches the state (each update is
-    a combination with every prediction of its step, or feeds the next stage's input, as DPM-Solver-3's
-    first stage does), and IEEE arithmetic keeps a NaN through c * e even for c = 0."""
+    """The state's NaN watch on the grid of ``nodes``.  Every prediction of DDIM, DPM-Solver-1/2,
+    DPM-Solver++(2M) and EDM enters the new state with a coefficient (IEEE arithmetic keeps a NaN through
+    c * e even for c = 0); DPM-Solver-3's first stage enters it only through the next stage's input and is
+    registered with :meth:`NaNWatch.also`."""
     return NaNWatch(like, [node.t for node in nodes])
 
 

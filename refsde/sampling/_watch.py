@@ -8,6 +8,10 @@ the *state*: ``isnan(sum(x))`` every :data:`CHECK_EVERY` steps and after the las
 one host bool per check; a NaN sum is confirmed by an exact ``any(isnan(x))`` before raising, so a sum
 that only overflowed raises nothing).  A NaN is therefore reported at most CHECK_EVERY - 1 steps after it
 appeared, with the window of times where it appeared; the run stops there.
+
+A prediction that reaches the state only as the *input* of a later score call (DPM-Solver-3's first
+stage) would be lost by a score that maps a NaN input to a finite output; such a value is registered with
+:meth:`NaNWatch.also`, a device-side flag folded into the same host read.
 """
 
 from __future__ import annotations
@@ -29,18 +33,34 @@ class NaNWatch:
         self._n = len(times) - 1
         self._every = every
         self._checked = 0  # steps known to be NaN-free
+        self._side: Array | None = None  # 0-d bool: a value registered with also() held NaN
+
+    def also(self, a: Array) -> None:
+        """Watch ``a`` too (a score output that reaches the state only through a later score call's input);
+        one reduction on the device, no host read."""
+        flag = self._xp.any(self._xp.isnan(a))
+        self._side = flag if self._side is None else self._side | flag
 
     def after(self, k: int, x: Array) -> None:
         if (k + 1) % self._every == 0 or k + 1 == self._n:
             self.check(k, x)
 
     def check(self, k: int, x: Array) -> None:
-        """Raise ValueError if x (the state after step k) contains NaN."""
-        if has_nan(self._xp, x):
+        """Raise ValueError if x (the state after step k), or a value given to :meth:`also`, contains NaN."""
+        xp = self._xp
+        if self._side is None:
+            bad = has_nan(xp, x)
+        else:  # one host read for both; an exact check only when it fires
+            bad = any_true(xp, xp.isnan(xp.sum(x)) | self._side) and (
+                any_true(xp, self._side) or any_true(xp, xp.isnan(x))
+            )
+        if bad:
             first = self._checked
+            t0, t1 = self._times[first], self._times[k + 1]
+            when = f"at t = {t0}" if t0 == t1 else f"t from {t0} down to {t1}"
             raise ValueError(
-                f"the sampler state became NaN in steps {first}..{k} (t from {self._times[first]} down to "
-                f"{self._times[k + 1]}): score_fn returned NaN there, or an update overflowed"
+                f"the sampler state became NaN in steps {first}..{k} ({when}): score_fn returned NaN there, "
+                "or an update overflowed"
             )
         self._checked = k + 1
 

@@ -77,7 +77,7 @@ def sample_dpm_solver(
         elif order == 2:
             x = dpm_solver_2(E, x, t, mid[0], s, fractions[0])
         else:
-            x = dpm_solver_3(E, x, t, mid[0], mid[1], s, fractions[0], fractions[1])
+            x = dpm_solver_3(E, x, t, mid[0], mid[1], s, fractions[0], fractions[1], watch=watch.also)
         watch.after(k, x)
     return x, sample_info(score, nodes, n_steps, f"dpm_solver(order={order})", x_T)
 

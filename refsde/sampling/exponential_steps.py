@@ -49,11 +49,19 @@ def dpm_solver_2(E: Predict, x: Array, t: Node, s1: Node, s: Node, r1: float) ->
     return first_order(x, e0, t, s) - (s.sigma * math.expm1(h) / (2.0 * r1)) * (e1 - e0)
 
 
-def dpm_solver_3(E: Predict, x: Array, t: Node, s1: Node, s2: Node, s: Node, r1: float, r2: float) -> Array:
-    """DPM-Solver-3 (Lu et al. 2022, Alg. 2): nodes s1, s2 at lambda_t + r1 h and lambda_t + r2 h; 3 predictions."""
+def dpm_solver_3(
+    E: Predict, x: Array, t: Node, s1: Node, s2: Node, s: Node, r1: float, r2: float,
+    watch: Callable[[Array], None] | None = None,
+) -> Array:
+    """DPM-Solver-3 (Lu et al. 2022, Alg. 2): nodes s1, s2 at lambda_t + r1 h and lambda_t + r2 h; 3 predictions.
+
+    D_1 enters x_s only through u_2 (the input of the third prediction), so it is passed to ``watch``.
+    """
     e0 = E(x, t)
     u1 = first_order(x, e0, t, s1)  # u_1 = (alpha_s1/alpha_t) x - sigma_s1 (e^{r1 h} - 1) eps_t (Alg. 2)
     d1 = E(u1, s1) - e0  # D_1 = eps(u_1, s_1) - eps_t (Alg. 2)
+    if watch is not None:
+        watch(d1)
     h2 = s2.lam - t.lam
     # u_2 = (a_s2/a_t) x - sigma_s2 (e^{r2 h} - 1) eps_t - sigma_s2 (r2/r1)((e^{r2 h} - 1)/(r2 h) - 1) D_1 (Alg. 2)
     u2 = first_order(x, e0, t, s2) - (s2.sigma * (r2 / r1) * h2 * phi2(h2)) * d1

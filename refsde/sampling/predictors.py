@@ -47,7 +47,8 @@ def reverse_diffusion(ctx: StepContext, x: Array, t: Array, h: float, z: Array, 
     if levels is not None and levels.rd_c is not None:  # f_i = c_i x, tabulated (refsde's own chains)
         c, G, G2 = levels.rd_c[level], levels.rd_G[level], levels.rd_G2[level]  # type: ignore[index]
         s = ctx.score(x, t)
-        mean = (x if c == 0.0 else x - c * x) + G2 * s  # reverse of x_{i+1} = x_i + f_i + G_i z (App. E)
+        f = 0.0 if c == 0.0 else (c * x if levels.rd_dt == 1.0 else (c * x) * levels.rd_dt)  # f_i as discretize
+        mean = x - f + G2 * s  # reverse of x_{i+1} = x_i + f_i + G_i z (Song et al. App. E)
         return mean + G * z, mean
     f, G = ctx.sde.discretize(x, t, N=ctx.n_steps, level=level)  # a user's own chain: evaluated per step
     s = ctx.score(x, t)
