@@ -138,3 +138,20 @@ def test_bandwidth_fraction_is_issued_traffic_over_stream() -> None:
     assert row.fraction(row.refsde_step_s) == pytest.approx(1.6e6 / 1e-3 / 1.6e9)  # = 1.0
     assert row.fraction(row.loop_step_s) == pytest.approx(0.5)
     assert row.fused_fraction(row.refsde_step_s) == pytest.approx(3 / 20)
+
+
+def test_rk4_anatomy_variants_do_the_same_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every variant of the RK4 overhead probe computes the hand loop's result (to rounding), so its
+    ratios compare equal work; one child-process round runs and reports a ratio per variant."""
+    from refsde_validation import bench_rk4_anatomy
+
+    backend = refsde.get_backend("numpy")
+    variants = bench_rk4_anatomy._variants(backend, 3, 2, 20)
+    reference = backend.to_numpy(variants["loop"]())
+    for name, fn in variants.items():
+        np.testing.assert_allclose(backend.to_numpy(fn()), reference, rtol=1e-12, atol=1e-12, err_msg=name)
+    from refsde_validation import bench_system
+
+    monkeypatch.setattr(bench_system, "pin_allocator", lambda: "unchanged")  # leave the test process's malloc alone
+    ratios = bench_rk4_anatomy.one_process("numpy", 3, 2, 5, 1)
+    assert set(ratios) == set(bench_rk4_anatomy.VARIANTS) | {"loop_seconds"} and ratios["loop"] == 1.0
