@@ -92,7 +92,9 @@ SAMPLERS: dict[str, Callable[[Any, Any, int], Any]] = {
     "pc_reverse_diffusion_annealed": lambda sde, x, n: sample_pc(
         _score, sde, x, n, rng=1, corrector="annealed_langevin", order="corrector_first"
     ),
-    "pc_ancestral_batch_norm": lambda sde, x, n: sample_pc(_score, sde, x, n, rng=1, predictor="ancestral", batch_norm=True),
+    "pc_ancestral_batch_norm": lambda sde, x, n: sample_pc(
+        _score, sde, x, n, rng=1, predictor="ancestral", batch_norm=True
+    ),
     "pc_euler_maruyama_langevin": lambda sde, x, n: sample_pc(_score, sde, x, n, rng=1, predictor="euler_maruyama"),
     "ode_rk4": lambda sde, x, n: sample_ode(_score, sde, x, n, method="rk4"),
     "ddim_eta": lambda sde, x, n: sample_ddim(_score, sde, x, n, eta=0.5, rng=0),

@@ -193,7 +193,9 @@ def _all_samplers(sde, x_T):
         "dpm_solver_pp_2m": lambda s: sample_dpm_solver_pp_2m(s, sde, x_T, N),
         "edm_heun": lambda s: sample_edm_heun(s, sde, x_T, N, churn=5.0, rng=0),
         "langevin": lambda s: langevin_corrector(s, sde, x_T, 0.5, n_steps=N, rng=0),
-        "annealed_langevin": lambda s: langevin_corrector(s, sde, x_T, 0.5, n_steps=N, rng=0, method="annealed_langevin"),
+        "annealed_langevin": lambda s: langevin_corrector(
+            s, sde, x_T, 0.5, n_steps=N, rng=0, method="annealed_langevin"
+        ),
     }
 
 

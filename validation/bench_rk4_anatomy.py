@@ -116,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(one_process(args.backend, args.n, args.d, args.steps, args.repeats)))
         return 0
-    command = [sys.executable, "-m", __spec__.name if __spec__ else "validation.bench_rk4_anatomy", "--child", "--backend", args.backend,
-               "--n", str(args.n), "--d", str(args.d), "--steps", str(args.steps), "--repeats", str(args.repeats)]
+    module = __spec__.name if __spec__ else "validation.bench_rk4_anatomy"
+    command = [sys.executable, "-m", module, "--child", "--backend", args.backend, "--n", str(args.n), "--d",
+               str(args.d), "--steps", str(args.steps), "--repeats", str(args.repeats)]
     print(f"RK4 on the PF ODE, {args.backend}, (n, d) = ({args.n}, {args.d}), {args.steps} steps, linear score; "
           f"median time / hand loop's, {args.repeats} interleaved rounds per process")
     print("| process | " + " | ".join(VARIANTS[1:]) + " | hand loop per step |")

@@ -53,10 +53,6 @@ def _array(values: Sequence[float], like: Array) -> Array:
     return xp.asarray([float(v) for v in values], dtype=wide_dtype(like), device=device_of(like))
 
 
-def _floats(a: Array) -> list[float]:
-    return host_floats(a)  # one device -> host transfer for the whole array
-
-
 def nodes_at(sde: Any, times: Sequence[float], like: Array) -> list[Node]:
     """The :class:`Node` of each time (Python floats in [0, T]); ValueError where lambda_t is not finite."""
     if not times:
@@ -64,7 +60,8 @@ def nodes_at(sde: Any, times: Sequence[float], like: Array) -> list[Node]:
     t = _array(times, like)
     alpha, sigma = sde.marginal_coefficients(t)
     lam = 0.5 * sde.log_snr(t)  # lambda = log(alpha / sigma) = log_snr / 2
-    nodes = [Node(float(ti), a, s, lm) for ti, a, s, lm in zip(times, _floats(alpha), _floats(sigma), _floats(lam))]
+    columns = zip(times, host_floats(alpha), host_floats(sigma), host_floats(lam))  # one transfer per array
+    nodes = [Node(float(ti), a, s, lm) for ti, a, s, lm in columns]
     for node in nodes:
         if not (math.isfinite(node.lam) and node.sigma > 0.0 and node.alpha > 0.0):
             raise ValueError(
@@ -78,7 +75,7 @@ def times_at(sde: Any, lams: Sequence[float], like: Array) -> list[float]:
     """Times with half log-SNR ``lams`` (via :meth:`refsde.SDE.t_from_log_snr` of 2 lam), as floats."""
     if not lams:
         return []
-    return _floats(sde.t_from_log_snr(2.0 * _array(lams, like)))  # log_snr = 2 lam
+    return host_floats(sde.t_from_log_snr(2.0 * _array(lams, like)))  # log_snr = 2 lam, one transfer
 
 
 def nodes_at_lam(sde: Any, lams: Sequence[float], like: Array) -> list[Node]:

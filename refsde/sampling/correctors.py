@@ -95,10 +95,11 @@ def langevin(
 def annealed_langevin(
     ctx: StepContext, x: Array, t: Array, z: Array, snr: float, batch_norm: bool, level: int
 ) -> tuple[Array, Array]:
-    """:func:`annealed_langevin_update` with alpha_i of chain level ``level`` (tabulated e_i when ``ctx.levels`` has them)."""
+    """:func:`annealed_langevin_update` with alpha_i of chain level ``level`` (e_i from ``ctx.levels`` when tabulated)."""
     levels = ctx.levels
     if levels is not None and levels.annealed_e is not None:
-        return annealed_langevin_update(ctx.score, x, t, z, levels.annealed_e[level], levels.annealed_noise[level])  # type: ignore[index]
+        e, noise_scale = levels.annealed_e[level], levels.annealed_noise[level]  # type: ignore[index]
+        return annealed_langevin_update(ctx.score, x, t, z, e, noise_scale)
     e, noise_scale = annealed_step_size(ctx.sde, t, snr, _alpha(ctx, level, x))
     return annealed_langevin_update(ctx.score, x, t, z, e, noise_scale)
 

@@ -71,7 +71,8 @@ def _ancestral_vp(ctx: StepContext, x: Array, t: Array, z: Array, level: int) ->
     xp = namespace_of(x)
     levels = ctx.levels
     if levels is not None and levels.ddpm_beta is not None:  # tabulated beta_i, sqrt(1 - beta_i), sqrt(beta_i)
-        beta, root, noise = levels.ddpm_beta[level], levels.ddpm_root[level], levels.ddpm_noise[level]  # type: ignore[index]
+        beta, root = levels.ddpm_beta[level], levels.ddpm_root[level]  # type: ignore[index]
+        noise = levels.ddpm_noise[level]  # type: ignore[index]
         s = ctx.score(x, t)
         mean = (x + beta * s) / root  # DDPM ancestral mean (Ho et al. 2020 eq. 11, score form)
         return mean + noise * z, mean
