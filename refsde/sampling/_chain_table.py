@@ -21,6 +21,7 @@ from array_api_compat import device as device_of
 from .._arrays import Array, namespace_of
 from ..sde import SDE, VESDE, VPSDE
 from ._coefficients import host_floats, time_array
+from ._discrete import chain_times, ddpm_betas
 
 #: The ``discretize`` implementations known to be f_i = c_i x and G_i independent of x, elementwise in
 #: (t, level): a user override may be neither, and is then called per step (see :func:`reverse_diffusion_levels`).
@@ -56,11 +57,6 @@ def _level_times(times: Sequence[float], n_steps: int) -> list[float]:
     return [float(times[n_steps - 1 - i]) for i in range(n_steps)]
 
 
-def _chain_times(sde: Any, n_steps: int, like: Array) -> Array:
-    """t_i = i T / (N - 1) of every level i, shape (N,) (score_sde's chain times)."""
-    return time_array([i * (sde.T / (n_steps - 1)) for i in range(n_steps)], like)
-
-
 def reverse_diffusion_levels(table: LevelTable, sde: Any, n_steps: int, times: Sequence[float], like: Array) -> bool:
     """Fill ``rd_*`` from one call sde.discretize(ones((N, 1)), t, N=N, level=arange(N)); False (nothing
     filled) when ``sde.discretize`` is not one of refsde's linear chains (a subclass override, or a function
@@ -86,14 +82,13 @@ def ancestral_levels(table: LevelTable, sde: Any, n_steps: int, like: Array) -> 
     """Fill ``ddpm_*`` (VPSDE) or ``smld_*`` (VESDE) for every level (same arithmetic as
     :func:`refsde.sampling._discrete.ddpm_beta` / ``smld_variances``, elementwise)."""
     xp = namespace_of(like)
-    t_i = _chain_times(sde, n_steps, like)
     if isinstance(sde, VPSDE):
-        beta = sde.beta(t_i) * (sde.T / n_steps)  # beta_i = beta(t_i) T / N (score_sde's discrete_betas)
+        beta = ddpm_betas(sde, n_steps, like)  # beta_i = beta(t_i) T / N (score_sde's discrete_betas)
         table.ddpm_beta = host_floats(beta)
         table.ddpm_root = host_floats(xp.sqrt(1.0 - beta))
         table.ddpm_noise = host_floats(xp.sqrt(beta))
         return
-    std = sde.sigma(t_i)
+    std = sde.sigma(chain_times(sde, n_steps, like))
     var = std * std
     var_prev = xp.concat([0.0 * var[:1], var[:-1]])  # var_{-1} = 0
     dvar = var - var_prev
@@ -105,15 +100,20 @@ def ancestral_levels(table: LevelTable, sde: Any, n_steps: int, like: Array) -> 
     table.smld_std = host_floats(noise)
 
 
+def annealed_step_size(sde: Any, t: Array, snr: float, alpha: Array | float) -> tuple[Array, Array]:
+    """(e, sqrt(2 e)) with e = 2 alpha (snr sigma_t)^2 (NCSN's annealed Langevin dynamics), shaped like ``t``
+    (0-d per step, or every level at once)."""
+    e = 2.0 * alpha * (snr * sde.sigma(t)) ** 2  # e = 2 alpha (snr sigma_t)^2
+    return e, namespace_of(t).sqrt(2.0 * e)
+
+
 def annealed_levels(
     table: LevelTable, sde: Any, corrector_times: Sequence[float], alphas: Sequence[float], snr: float, like: Array
 ) -> None:
     """Fill ``annealed_*``: e_i = 2 alpha_i (snr sigma_t)^2 at the corrector time of level i (indexed by i)."""
-    xp = namespace_of(like)
-    sigma = sde.sigma(time_array(corrector_times, like))
-    e = 2.0 * time_array(alphas, like) * (snr * sigma) ** 2  # e = 2 alpha (snr sigma_t)^2 (NCSN annealed Langevin)
+    e, noise_scale = annealed_step_size(sde, time_array(corrector_times, like), snr, time_array(alphas, like))
     table.annealed_e = host_floats(e)
-    table.annealed_noise = host_floats(xp.sqrt(2.0 * e))
+    table.annealed_noise = host_floats(noise_scale)
 
 
 def level_table(

@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._arrays import Array
+from ._coefficients import time_array
 from .grid import time_scalar
 
 
@@ -60,6 +61,16 @@ def ddpm_beta(sde: Any, N: int, level: int, like: Array) -> Array:
     """
     t_i = time_scalar(level * (sde.T / (N - 1)), like)  # chain time t_i = i T / (N - 1)
     return sde.beta(t_i) * (sde.T / N)  # beta_i = beta(t_i) T / N, score_sde's discrete_betas[i]
+
+
+def chain_times(sde: Any, N: int, like: Array) -> Array:
+    """t_i = i T / (N - 1) of every level i = 0..N-1, shape (N,), in like's dtype and device (score_sde's chain)."""
+    return time_array([level * (sde.T / (N - 1)) for level in range(N)], like)
+
+
+def ddpm_betas(sde: Any, N: int, like: Array) -> Array:
+    """beta_i of every level, shape (N,): :func:`ddpm_beta`'s arithmetic, elementwise."""
+    return sde.beta(chain_times(sde, N, like)) * (sde.T / N)  # beta_i = beta(t_i) T / N
 
 
 def smld_variances(sde: Any, N: int, level: int, like: Array) -> tuple[Array, Array]:

@@ -24,9 +24,10 @@ from typing import Any, Callable
 from .._arrays import Array, namespace_of, sum_non_batch
 from ..sde import SubVPSDE, VPSDE
 from ._checks import check_choice
-from ._coefficients import host_floats, time_array
+from ._chain_table import annealed_step_size
+from ._coefficients import host_floats
 from ._context import StepContext
-from ._discrete import check_chain_steps, check_ddpm_steps, ddpm_beta
+from ._discrete import check_chain_steps, check_ddpm_steps, ddpm_beta, ddpm_betas
 
 Corrector = Callable[[StepContext, Array, Array, Array, float, bool, int], "tuple[Array, Array]"]
 
@@ -45,8 +46,7 @@ def chain_alphas(sde: Any, n_steps: int, like: Array) -> list[float]:
     of the same arithmetic as :func:`_alpha` (1 - beta(t_i) T / N, t_i = i T / (N - 1); 1 for other SDEs)."""
     if not isinstance(sde, (VPSDE, SubVPSDE)):
         return [1.0] * n_steps
-    t_i = time_array([level * (sde.T / (n_steps - 1)) for level in range(n_steps)], like)  # t_i = i T / (N - 1)
-    return host_floats(1.0 - sde.beta(t_i) * (sde.T / n_steps))  # 1 - beta_i, beta_i = beta(t_i) T / N
+    return host_floats(1.0 - ddpm_betas(sde, n_steps, like))  # 1 - beta_i, beta_i = beta(t_i) T / N
 
 
 def _norms(xp: Any, a: Array) -> Array:
@@ -69,12 +69,6 @@ def langevin_update(score: Any, x: Array, t: Array, z: Array, snr: float, batch_
         e = xp.reshape(e, (e.shape[0],) + (1,) * (x.ndim - 1))  # per-sample e against (n, *dims)
     mean = x + e * s  # Langevin drift step x + e grad log p_t
     return mean + xp.sqrt(2.0 * e) * z, mean  # plus sqrt(2 e) z
-
-
-def annealed_step_size(sde: Any, t: Array, snr: float, alpha: Array | float) -> tuple[Array, Array]:
-    """(e, sqrt(2 e)) with e = 2 alpha (snr sigma_t)^2 (NCSN's annealed Langevin dynamics), 0-d like ``t``."""
-    e = 2.0 * alpha * (snr * sde.sigma(t)) ** 2  # e = 2 alpha (snr sigma_t)^2
-    return e, namespace_of(t).sqrt(2.0 * e)
 
 
 def annealed_langevin_update(score: Any, x: Array, t: Array, z: Array, e: Any, noise_scale: Any) -> tuple[Array, Array]:
