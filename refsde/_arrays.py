@@ -1,4 +1,4 @@
-"""Array-API helpers shared by all math code: namespace detection, input checks, time broadcasting.
+"""Array-API helpers shared by all math code: namespace detection, time validation and broadcasting.
 
 Everything here takes the namespace from its inputs; the active backend is consulted only when no
 input is an array (e.g. ``t`` given as a Python float and no ``x``).
@@ -7,7 +7,6 @@ input is an array (e.g. ``t`` given as a Python float and no ``x``).
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any
 
 from array_api_compat import array_namespace, device as device_of, is_array_api_obj
@@ -52,13 +51,6 @@ def namespace_of(*objs: Any) -> Any:
             # (JAX tracers inside jax.jvp / jit report no device: nothing to compare)
             raise ValueError(f"arrays on two devices in one call: {device_of(first)} and {device_of(a)}")
     return xp
-
-
-def float_dtype(xp: Any, x: Array, default: Any) -> Any:
-    """``x``'s dtype if it is real floating, else ``default``."""
-    if xp.isdtype(x.dtype, "real floating"):
-        return x.dtype
-    return default
 
 
 def require_floating(xp: Any, x: Array, name: str) -> None:
@@ -121,6 +113,34 @@ def as_time(t: Any, T: float, *, like: Array | None = None, backend: Any = None,
     return t_arr
 
 
+def host_floats(a: Array) -> list[float]:
+    """The entries of the 1-d array ``a`` as Python floats, in one device -> host transfer where possible."""
+    tolist = getattr(a, "tolist", None)
+    if tolist is not None:
+        return [float(v) for v in tolist()]
+    return [float(a[i]) for i in range(a.shape[0])]  # array_api_strict has no tolist
+
+
+def linspace_floats(t0: float, t1: float, n_steps: int) -> list[float]:
+    """t_k = t0 + k (t1 - t0) / n_steps, k = 0..n_steps, as Python floats with t_{n_steps} = t1 exactly
+    (numpy.linspace's arithmetic): the uniform grid of the samplers and the fixed-step ODE solvers."""
+    step = (t1 - t0) / n_steps
+    times = [t0 + k * step for k in range(n_steps)]
+    times.append(t1)
+    return times
+
+
+def host_array(values: Any, like: Array | None = None) -> Array:
+    """Python floats as a 1-d array of ``like``'s namespace, dtype and device (each value rounded once to that
+    dtype), or of the active backend's default float dtype without ``like``."""
+    if like is None:
+        from .backends import get_backend
+
+        return get_backend().asarray([float(v) for v in values])
+    xp = namespace_of(like)
+    return xp.asarray([float(v) for v in values], dtype=like.dtype, device=device_of(like))
+
+
 def batch_broadcast(c: Array, x: Array) -> Array:
     """Reshape a per-sample coefficient of shape (n,) to (n, 1, ..., 1) so it broadcasts against ``x``."""
     if c.ndim == 1 and x.ndim > 1:
@@ -138,27 +158,6 @@ def sum_non_batch(xp: Any, x: Array) -> Array:
 
 def n_features(x: Array) -> int:
     return int(math.prod(x.shape[1:]))
-
-
-def check_integer(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``; bools, non-integral numbers and smaller values raise ValueError."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n}")
-    return int(n)
-
-
-def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
-    value = float(value)
-    if math.isnan(value) or value < 0 or (value == 0 and not allow_zero) or math.isinf(value):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value}")
-    return value
 
 
 def softplus(xp: Any, x: Array) -> Array:

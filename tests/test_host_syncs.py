@@ -2,7 +2,7 @@
 
 On an accelerator every host read of an array value (``bool(a)``, ``float(a)``, ``int(a)``, ``a.item()``,
 ``a.tolist()``, ...) waits for the device queue to drain.  The design allows, per run, a fixed number of
-reads at setup and at the end, one read per :data:`refsde.sampling._watch.CHECK_EVERY` steps for the
+reads at setup and at the end, one read per :data:`refsde.sampling._loop.CHECK_EVERY` steps for the
 samplers' NaN watch, and one status read per ``sync_every`` step attempts for rk45.
 
 How it is checked without a GPU: torch CPU tensors go through the same Python conversion methods that
@@ -32,7 +32,7 @@ from refsde.sampling import (
     sample_pc,
     sample_sde,
 )
-from refsde.sampling._watch import CHECK_EVERY
+from refsde.sampling._loop import CHECK_EVERY
 
 torch = pytest.importorskip("torch", reason="host reads are counted on torch tensors (torch not installed)")
 

@@ -28,7 +28,7 @@ import pytest
 
 import refsde
 from refsde.sampling import sample_edm_heun
-from refsde.sampling.solver_grids import rho_sigmas
+from refsde.sampling.grids import rho_sigmas
 
 try:
     from test_sampling_oracle import DATA, SPECS, Spec, mean_z, var_z, z_two_sided

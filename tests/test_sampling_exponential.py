@@ -244,7 +244,7 @@ def test_higher_order_solvers_match_the_papers_path_by_path(kind, name, grid):
 
 def test_phi2_against_its_series():
     """phi_2(h) = (e^h - 1 - h) / h^2 = sum_k h^k / (k + 2)! (40 terms, no cancellation for h > 0)."""
-    from refsde.sampling.exponential_steps import phi2
+    from refsde.sampling.exponential import phi2
 
     for h in [1e-12, 1e-6, 1e-4, 5e-3, 9.99e-3, 1.001e-2, 0.05, 0.5, 1.0, 3.0, -1e-5, -5e-3, -0.3]:
         series = sum(h**k / math.factorial(k + 2) for k in range(40))

@@ -1,10 +1,11 @@
 """The fixed-step samplers' low-overhead machinery keeps their guarantees.
 
 * NaN score outputs are checked on the first call and then through the state (every 16 steps and at the
-  end, refsde.sampling._watch): a NaN that appears only later in the run, only in the last step or only in
-  the denoising step must still raise ValueError; wrong shapes are checked on every call.
+  end, refsde.sampling._loop.NaNWatch): a NaN that appears only later in the run, only in the last step or
+  only in the denoising step must still raise ValueError; wrong shapes are checked on every call.
 * The coefficient tables (host floats, one vectorized evaluation) hold the closed-form values, and the
-  tabulated Euler-Maruyama step equals the untabulated one bit for bit (same arithmetic, same rounding).
+  tabulated Euler-Maruyama step equals the step written with 0-d SDE coefficients bit for bit (same
+  arithmetic, same rounding).
 """
 
 from __future__ import annotations
@@ -25,14 +26,10 @@ from refsde.sampling import (
     sample_pc,
     sample_sde,
 )
-from refsde.sampling._chain_table import level_table
-from refsde.sampling._coefficients import GridTable
-from refsde.sampling._context import StepContext
-from refsde.sampling._score import CheckedScore
-from refsde.sampling._watch import CHECK_EVERY, has_nan
-from refsde.sampling.correctors import chain_alphas
-from refsde.sampling.grid import grid_points, time_scalar
-from refsde.sampling.predictors import euler_maruyama
+from refsde._arrays import linspace_floats
+from refsde.sampling._loop import CHECK_EVERY, has_nan, time_scalars
+from refsde.sampling.pc import chain_alphas
+from refsde.sampling.sde import AncestralDDPM, AncestralSMLD, EulerMaruyama, ReverseDiffusion
 
 BACKEND = refsde.get_backend()
 XP = BACKEND.xp
@@ -69,7 +66,11 @@ def _nan_when(predicate):
     return score
 
 
-GRID = grid_points(1.0, N, EPS)
+GRID = linspace_floats(1.0, EPS, N)
+
+
+def time_scalar(t, like):
+    return time_scalars(like)(t)
 
 
 @pytest.mark.parametrize("name", ["em", "reverse_diffusion", "pc", "pc_rd_ald", "ode_euler", "ode_rk4"])
@@ -127,33 +128,35 @@ def test_has_nan_is_exact():
 
 def test_grid_table_matches_closed_forms():
     sde = refsde.VPSDE(beta_min=0.1, beta_max=20.0)
-    times = grid_points(1.0, 8, EPS)
-    table = GridTable(sde, times, BACKEND.asarray(np.zeros((2, 2))))
+    times = linspace_floats(1.0, EPS, 8)
+    table = EulerMaruyama(sde, times, BACKEND.asarray(np.zeros((2, 2))))
     beta = [0.1 + t * 19.9 for t in times[:-1]]  # beta(t) = beta_min + t (beta_max - beta_min), T = 1
     h = [times[k] - times[k + 1] for k in range(8)]
     np.testing.assert_allclose(table.f, [-b / 2 for b in beta], rtol=1e-14)  # f = -beta / 2
     np.testing.assert_allclose(table.g2, beta, rtol=1e-14)  # g^2 = beta
-    np.testing.assert_allclose(table.em_scale, [math.sqrt(b * hk) for b, hk in zip(beta, h)], rtol=1e-14)
-    # score_sde's alphas: 1 - linspace(beta_min, beta_max, N)[i] / N
+    np.testing.assert_allclose(table.scale, [math.sqrt(b * hk) for b, hk in zip(beta, h)], rtol=1e-14)
+    # score_sde's alphas: 1 - linspace(beta_min, beta_max, N)[i] / N, here by level i = 0..7
     expected = 1.0 - np.linspace(0.1, 20.0, 8) / 8
-    np.testing.assert_allclose(chain_alphas(sde, 8, BACKEND.asarray(np.zeros(2))), expected, rtol=1e-14)
-    assert chain_alphas(refsde.VESDE(), 4, BACKEND.asarray(np.zeros(2))) == [1.0] * 4
+    np.testing.assert_allclose(chain_alphas(sde, range(8), BACKEND.asarray(np.zeros(2))), expected, rtol=1e-14)
+    assert chain_alphas(refsde.VESDE(), range(4), BACKEND.asarray(np.zeros(2))) == [1.0] * 4
 
 
 @pytest.mark.parametrize("make_sde", [refsde.VPSDE, refsde.SubVPSDE, refsde.VESDE], ids=["vp", "subvp", "ve"])
 def test_tabulated_em_step_is_bit_identical_to_the_direct_one(make_sde):
+    """The table's host floats round as the 0-d SDE coefficients of one step do (the step written out)."""
     sde = make_sde()
     x = _x_T(sde)
     z = refsde.make_rng(2, BACKEND).normal(tuple(x.shape), dtype=x.dtype)
-    times = grid_points(sde.T, N, EPS)
+    times = linspace_floats(sde.T, EPS, N)
     score = lambda y, t: -y / (1.0 + t)  # noqa: E731
-    direct = StepContext(sde, None, N, CheckedScore(score))
-    tabulated = StepContext(sde, None, N, CheckedScore(score), GridTable(sde, times, x))
+    table = EulerMaruyama(sde, times, x)
     for k in (0, 17, N - 1):
         t = time_scalar(times[k], x)
         h = times[k] - times[k + 1]
-        a = euler_maruyama(direct, x, t, h, z, N - 1 - k)
-        b = euler_maruyama(tabulated, x, t, h, z, N - 1 - k)
+        f, g2, s = sde.drift_coefficient(t), sde.diffusion_squared(t), score(x, t)
+        mean = x - (f * x - g2 * s) * h  # Euler-Maruyama with 0-d coefficients
+        a = (mean + XP.sqrt(g2 * h) * z, mean)
+        b = table.step(k, x, s, z)
         np.testing.assert_array_equal(_np(a[0]), _np(b[0]))
         np.testing.assert_array_equal(_np(a[1]), _np(b[1]))
 
@@ -235,51 +238,58 @@ def test_a_single_nan_score_output_anywhere_raises(name, where, base):
         run(score)
 
 
+def _by_level(values):
+    """A per-step table (default levels: step k <-> level n - 1 - k) indexed by level instead."""
+    return list(values)[::-1]
+
+
 def test_level_table_matches_the_ddpm_and_smld_chains():
-    """The per-level host coefficients against score_sde's chains written out in NumPy: DDPM betas
+    """The per-step host coefficients against score_sde's chains written out in NumPy: DDPM betas
     linspace(beta_min T / N, beta_max T / N, N) (reverse diffusion: f_i = (sqrt(1 - beta_i) - 1) x,
     G_i^2 = beta_i); SMLD increments var_i - var_{i-1} of var_i = sigma(t_i)^2, t_i = i T / (N - 1)."""
     n = 8
     like = BACKEND.asarray(np.zeros((2, 2)))
-    times = grid_points(1.0, n, EPS)
+    times = linspace_floats(1.0, EPS, n)
+    levels = [n - 1 - k for k in range(n)]
     vp = refsde.VPSDE(beta_min=0.1, beta_max=5.0)  # beta_max T / N < 1
     betas = np.linspace(0.1 / n, 5.0 / n, n)
-    table = level_table(vp, n, times, like, predictor="reverse_diffusion")
-    np.testing.assert_allclose(table.rd_c, np.sqrt(1.0 - betas) - 1.0, rtol=1e-13)
-    np.testing.assert_allclose(table.rd_G2, betas, rtol=1e-13)
-    np.testing.assert_allclose(table.rd_G, np.sqrt(betas), rtol=1e-13)
-    table = level_table(vp, n, times, like, predictor="ancestral")
-    np.testing.assert_allclose(table.ddpm_beta, betas, rtol=1e-13)
-    np.testing.assert_allclose(table.ddpm_root, np.sqrt(1.0 - betas), rtol=1e-13)
+    table = ReverseDiffusion(vp, times, levels, like)
+    np.testing.assert_allclose(_by_level(table.c), np.sqrt(1.0 - betas) - 1.0, rtol=1e-13)
+    np.testing.assert_allclose(_by_level(table.G2), betas, rtol=1e-13)
+    np.testing.assert_allclose(_by_level(table.G), np.sqrt(betas), rtol=1e-13)
+    table = AncestralDDPM(vp, times, levels, like)
+    np.testing.assert_allclose(_by_level(table.beta), betas, rtol=1e-13)
+    np.testing.assert_allclose(_by_level(table.root), np.sqrt(1.0 - betas), rtol=1e-13)
     ve = refsde.VESDE(sigma_min=0.01, sigma_max=50.0)
     var = np.array([float(ve.sigma(BACKEND.asarray(i / (n - 1)))) ** 2 for i in range(n)])
     dvar = np.diff(var, prepend=0.0)
-    table = level_table(ve, n, times, like, predictor="ancestral")
-    np.testing.assert_allclose(table.smld_dvar, dvar, rtol=1e-12)
+    table = AncestralSMLD(ve, times, levels, like)
+    np.testing.assert_allclose(_by_level(table.dvar), dvar, rtol=1e-12)
     var_prev = np.concatenate([[0.0], var[:-1]])
     std = [math.sqrt(p * d / v) if v > 0 else 0.0 for p, d, v in zip(var_prev, dvar, var)]  # 0 where var_i = 0
     assert var[0] == 0.0  # the exact VE convention: sigma(0) = 0, so level 0 exercises the var_i = 0 branch
-    np.testing.assert_allclose(table.smld_std, std, rtol=1e-12)
-    table = level_table(ve, n, times, like, predictor="reverse_diffusion")
-    assert table.rd_c == [0.0] * n
-    np.testing.assert_allclose(table.rd_G2, dvar, rtol=1e-12)
+    np.testing.assert_allclose(_by_level(table.noise), std, rtol=1e-12)
+    table = ReverseDiffusion(ve, times, levels, like)
+    assert table.c == [0.0] * n
+    np.testing.assert_allclose(_by_level(table.G2), dvar, rtol=1e-12)
     ve_sd = refsde.VESDE(sigma_min=0.01, sigma_max=50.0, convention="score_sde")
     sig2 = (0.01 * (50.0 / 0.01) ** (np.arange(n) / (n - 1))) ** 2  # score_sde's discrete_sigmas, squared
-    table = level_table(ve_sd, n, times, like, predictor="reverse_diffusion")
-    np.testing.assert_allclose(table.rd_G2, np.diff(sig2, prepend=0.0), rtol=1e-12)  # sigma_min^2 at level 0
+    table = ReverseDiffusion(ve_sd, times, levels, like)
+    np.testing.assert_allclose(_by_level(table.G2), np.diff(sig2, prepend=0.0), rtol=1e-12)  # sigma_min^2 at level 0
     # sub-VP: score_sde's Euler-Maruyama chain f_i = f(t_k) x T / N, G_i^2 = g(t_k)^2 T / N at the grid times
     subvp = refsde.SubVPSDE(beta_min=0.1, beta_max=20.0)
     t_level = np.array([times[n - 1 - i] for i in range(n)])
     beta = 0.1 + t_level * 19.9
     B = 0.1 * t_level + 0.5 * 19.9 * t_level**2  # int_0^t beta
-    table = level_table(subvp, n, times, like, predictor="reverse_diffusion")
-    np.testing.assert_allclose(table.rd_c, -beta / 2, rtol=1e-13)
-    assert table.rd_dt == 1.0 / n
-    np.testing.assert_allclose(table.rd_G2, beta * -np.expm1(-2.0 * B) / n, rtol=1e-12)
+    table = ReverseDiffusion(subvp, times, levels, like)
+    np.testing.assert_allclose(_by_level(table.c), -beta / 2, rtol=1e-13)
+    assert table.dt == 1.0 / n
+    np.testing.assert_allclose(_by_level(table.G2), beta * -np.expm1(-2.0 * B) / n, rtol=1e-12)
 
 
-def test_a_user_discretize_is_called_per_step():
-    """Only refsde's own chains are tabulated (f_i = c_i x); an overriding ``discretize`` is honoured."""
+def test_a_user_discretize_is_honoured():
+    """An overriding ``discretize`` is tabulated like refsde's own chains (one call for all steps, f_i = c_i x)
+    and the run equals iterating it by hand."""
     calls = []
 
     class HalfNoiseVP(refsde.VPSDE):
@@ -289,10 +299,10 @@ def test_a_user_discretize_is_called_per_step():
             return f, 0.5 * G
 
     sde = HalfNoiseVP()
-    _check_called_per_step(sde, calls)
+    _check_honoured(sde, calls)
 
 
-def test_a_discretize_set_on_the_instance_is_called_per_step():
+def test_a_discretize_set_on_the_instance_is_honoured():
     calls = []
     sde = refsde.VPSDE()
     plain = sde.discretize
@@ -303,14 +313,15 @@ def test_a_discretize_set_on_the_instance_is_called_per_step():
         return f, 0.5 * G
 
     sde.discretize = half_noise
-    _check_called_per_step(sde, calls)
+    _check_honoured(sde, calls)
 
 
-def _check_called_per_step(sde, calls):
+def _check_honoured(sde, calls):
     x_T = _x_T(sde)
     noise = BACKEND.asarray(np.random.default_rng(3).standard_normal((N, *x_T.shape)))
     x, _ = sample_sde(lambda x, t: -x, sde, x_T, N, method="reverse_diffusion", noise=noise)
-    assert calls == list(range(N - 1, -1, -1))
+    assert len(calls) == 1 and list(_np(calls[0]).astype(int)) == list(range(N - 1, -1, -1))  # every level, once
+    calls.clear()
     y = x_T  # the same chain by hand: x' = x - f_i + G_i^2 s + G_i z with the halved G_i
     for k in range(N):
         f, G = sde.discretize(y, time_scalar(GRID[k], y), N=N, level=N - 1 - k)

@@ -19,10 +19,8 @@ from scipy.integrate import solve_ivp
 import refsde
 from refsde.backends import backend_of
 from refsde.sampling import sample_ddim, sample_ode, sample_sde
-from refsde.sampling._context import StepContext
-from refsde.sampling._score import CheckedScore
-from refsde.sampling.correctors import annealed_langevin, langevin
-from refsde.sampling.grid import time_scalar
+from refsde.sampling._loop import time_scalars
+from refsde.sampling.pc import AnnealedLangevin, Langevin, chain_alphas
 from refsde.testing import ConformanceError
 from refsde.testing import _laws
 from refsde.testing.check_corrector import check_corrector
@@ -146,20 +144,27 @@ def test_candidate_seeded_like_the_check_still_passes() -> None:
     assert check_corrector(corrector, vp, seed=0).passed
 
 
-def refsde_corrector(ref: Any, step: Callable, snr: float = 0.16, N: int = 1000) -> Callable:
+def time_scalar(t: float, like: Any) -> Any:
+    return time_scalars(like)(t)
+
+
+def refsde_corrector(ref: Any, name: str, snr: float = 0.16, N: int = 1000) -> Callable:
+    """refsde's corrector update at t with alpha_i of chain level floor(t (N - 1) / T) of the N-level chain."""
+
     def corrector(score: Any, x: Any, t: float) -> Any:
-        ctx = StepContext(ref, None, N, CheckedScore(score))
         z = backend_of(x).rng(5).normal(tuple(x.shape), dtype=x.dtype)
-        return step(ctx, x, time_scalar(t, x), z, snr, False, int(t / ref.T * (N - 1)))[0]
+        alphas = chain_alphas(ref, [int(t / ref.T * (N - 1))], x, N=N)
+        update = Langevin(alphas, snr, False) if name == "langevin" else AnnealedLangevin(ref, [t], alphas, snr, x)
+        return update.step(0, x, score(x, time_scalar(t, x)), z)[0]
 
     return corrector
 
 
 @pytest.mark.parametrize("kind", sorted(SDES))
-@pytest.mark.parametrize("step", [langevin, annealed_langevin], ids=["langevin", "annealed"])
-def test_refsde_correctors_pass(kind: str, step: Callable) -> None:
+@pytest.mark.parametrize("name", ["langevin", "annealed_langevin"])
+def test_refsde_correctors_pass(kind: str, name: str) -> None:
     ref = SDES[kind]()
-    assert check_corrector(refsde_corrector(ref, step), ref).passed
+    assert check_corrector(refsde_corrector(ref, name), ref).passed
 
 
 # ---- mutant candidates ---------------------------------------------------------------------------------------

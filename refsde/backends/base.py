@@ -9,7 +9,6 @@ input array exists) or calls :func:`refsde._arrays.namespace_of` on its inputs.
 from __future__ import annotations
 
 import abc
-import math
 from typing import Any, Callable, Sequence
 
 Array = Any
@@ -130,11 +129,3 @@ class Backend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<refsde backend {self.describe()}>"
-
-
-def finfo_eps(xp: Any, dtype: Any) -> float:
-    return float(xp.finfo(dtype).eps)
-
-
-def prod(shape: Shape) -> int:
-    return int(math.prod(shape))

@@ -6,7 +6,6 @@ non-floating dtype or arrays of two libraries, as :func:`refsde._arrays.namespac
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 from .._arrays import Array, any_true, namespace_of, require_floating
@@ -85,10 +84,3 @@ def check_sde(sde: Any) -> None:
     for attr in ("marginal_coefficients", "T"):
         if not hasattr(sde, attr):
             raise TypeError(f"sde must be a refsde SDE (missing {attr!r}), got {type(sde).__name__}")
-
-
-def check_count(n: Any) -> int:
-    """A sample count: a non-negative integer (Python or NumPy), returned as a Python int."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
-    return int(n)

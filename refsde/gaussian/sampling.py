@@ -9,7 +9,7 @@ from array_api_compat import to_device
 from .._arrays import Array, device_of
 from ..backends import backend_of, make_rng
 from ._components import Components
-from ._validate import check_count
+from .._checks import check_integer
 
 
 def sample_components(comps: Components, n: int, rng: Any = None) -> Array:
@@ -19,7 +19,7 @@ def sample_components(comps: Components, n: int, rng: Any = None) -> Array:
     (fresh entropy).  The component index is the number of cumulative weights <= u for u ~ U[0, 1)
     (inverse-CDF sampling of the categorical law); x = m_k + L_k z with z ~ N(0, I).
     """
-    n = check_count(n)
+    n = check_integer(n, "n", 0)  # a sample count >= 0
     xp = comps.xp
     gen = make_rng(rng, backend_of(comps.means))
     dtype = comps.dtype

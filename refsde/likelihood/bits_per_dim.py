@@ -26,7 +26,7 @@ import math
 from typing import Any, Callable
 
 from .._arrays import Array, namespace_of, require_floating
-from ._checks import check_count
+from .._checks import check_integer
 from .info import LikelihoodInfo
 from .log_likelihood import log_likelihood
 
@@ -52,8 +52,8 @@ def bits_per_dim(log_p: Array, n_dims: int, *, scale: float, n_bins: int = 256) 
     if xp is None:
         raise TypeError("log_p must be an array")
     require_floating(xp, log_p, "log_p")
-    d = check_count(n_dims, "n_dims")
-    n_bins = check_count(n_bins, "n_bins", minimum=2)
+    d = check_integer(n_dims, "n_dims")
+    n_bins = check_integer(n_bins, "n_bins", 2)
     scale = _positive_scale(scale)
     jacobian = d * math.log(scale / n_bins)  # log|det dy/d(x_int + u)| = D log(scale / n_bins)
     return -(log_p + jacobian) / (d * math.log(2.0))
@@ -73,7 +73,7 @@ def dequantize(
     xp = namespace_of(x_int)
     if xp is None:
         raise TypeError("x_int must be an array")
-    n_bins = check_count(n_bins, "n_bins", minimum=2)
+    n_bins = check_integer(n_bins, "n_bins", 2)
     scale = _positive_scale(scale)
     shift = float(shift)
     if not math.isfinite(shift):

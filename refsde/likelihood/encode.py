@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .._arrays import Array
-from ._checks import check_eps, check_state
-from ._score import CountingScore
+from .._checks import CheckedScore, check_eps, check_state
 from .flow import solver_drift
 
 
@@ -15,7 +14,7 @@ def _flow(
 ) -> tuple[Array, Any]:
     from ..ode import solve_ode
 
-    score = CountingScore(score_fn)
+    score = CheckedScore(score_fn, nan="first")
 
     def drift(t: Array, y: Array) -> Array:
         return solver_drift(sde, score, y, t)  # dx/dt = f x - g^2 s / 2 (eq. 13)

@@ -8,29 +8,20 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .._arrays import Array, as_time, batch_broadcast, n_features, namespace_of
-from ..sde.base import solver_coefficients
-from ._score import CountingScore
+from .._arrays import Array, batch_broadcast, n_features, namespace_of
+from .._checks import CheckedScore
+from ..sde.reverse import pf_drift, probability_flow_drift, solver_coefficients  # noqa: F401 (re-export)
 from .divergence import exact_trace, hutchinson_estimates
 
 #: Names accepted for the divergence computation.
 DIVERGENCES = ("exact", "hutchinson")
 
 
-def probability_flow_drift(sde: Any, score_fn: Callable[[Array, Any], Array], x: Array, t: Any) -> Array:
-    """F(x, t) = f(t) x - g(t)^2 score_fn(x, t) / 2 (Song et al. 2021, eq. 13), same shape as ``x``.
-
-    ``t`` is a float, a 0-d array or an array of shape (n,).
-    """
-    t = as_time(t, sde.T, like=x)  # x's namespace, dtype and device; ValueError outside [0, T]
-    return solver_drift(sde, score_fn, x, t)
-
-
 def solver_drift(sde: Any, score_fn: Callable[[Array, Any], Array], x: Array, t: Array) -> Array:
     """F(x, t) (eq. 13) for a solver time ``t``: a 0-d or (n,) array of x's dtype and device inside the
     integration interval, so it is not re-validated here (that would cost a host read per call)."""
     f, g2 = solver_coefficients(sde, t)  # 0-d or (n,) like t; a solver time, not re-validated
-    return batch_broadcast(f, x) * x - 0.5 * batch_broadcast(g2, x) * score_fn(x, t)  # eq. 13
+    return pf_drift(batch_broadcast(f, x), batch_broadcast(g2, x), x, score_fn, t)  # eq. 13
 
 
 class ProbabilityFlow:
@@ -42,7 +33,7 @@ class ProbabilityFlow:
     do not add the noise term f(t) (|v|^2 - D) (for Rademacher probes |v|^2 = D and nothing changes).
     """
 
-    def __init__(self, sde: Any, score: CountingScore, divergence: str, jvp: Any, probes: Array | None) -> None:
+    def __init__(self, sde: Any, score: CheckedScore, divergence: str, jvp: Any, probes: Array | None) -> None:
         self.sde = sde
         self.score = score
         self.divergence = divergence
@@ -80,6 +71,6 @@ class ProbabilityFlow:
         """(F(x, t) like x, div_x F(x, t) of shape (n,)) at a solver time ``t`` (0-d or (n,), x's dtype)."""
         s, div_s = self.score_and_divergence(x, t)
         f, g2 = solver_coefficients(self.sde, t)
-        drift = batch_broadcast(f, x) * x - 0.5 * batch_broadcast(g2, x) * s  # eq. 13
+        drift = pf_drift(batch_broadcast(f, x), batch_broadcast(g2, x), x, lambda *_: s, t)  # eq. 13
         div = n_features(x) * f - 0.5 * g2 * div_s  # div F = D f(t) - g(t)^2 div s / 2
         return drift, div + namespace_of(x).zeros_like(div_s)  # shape (n,) also when f, g2 are 0-d

@@ -19,8 +19,7 @@ from typing import Any, Callable
 from array_api_compat import device as device_of
 
 from .._arrays import Array
-from ._checks import check_choice, check_count, check_eps, check_probes, check_state
-from ._score import CountingScore
+from .._checks import CheckedScore, check_choice, check_eps, check_integer, check_probes, check_state
 from .divergence import PROBES, draw_probes
 from .flow import DIVERGENCES, ProbabilityFlow
 from .info import LikelihoodInfo
@@ -80,7 +79,7 @@ def log_likelihood(
     check_choice(divergence, DIVERGENCES, "divergence")
     check_choice(probe, PROBES, "probe")
     if n_probes is not None:
-        check_count(n_probes, "n_probes")
+        check_integer(n_probes, "n_probes")
     if probes is not None and divergence != "hutchinson":
         raise ValueError("probes are used only with divergence='hutchinson'")
     if n_probes is not None and divergence != "hutchinson":  # silently ignoring it would hide a mistake
@@ -91,7 +90,7 @@ def log_likelihood(
         else:
             probes = check_probes(probes, x, n_probes)
     backend = backend_of(x)
-    score = CountingScore(score_fn)
+    score = CheckedScore(score_fn, nan="first")  # NaN: first call; later ones reach the ODE state
     flow = ProbabilityFlow(sde, score, divergence, backend.jvp, probes)
 
     def augmented(t: Array, y: tuple[Array, Array]) -> tuple[Array, Array]:
@@ -105,7 +104,7 @@ def log_likelihood(
     prior = sde.prior_logp(z)
     how = "oracle" if flow.uses_oracle else ("jvp" if divergence == "exact" else "hutchinson")
     info = LikelihoodInfo(
-        prior_logp=prior, delta_logp=delta, z=z, nfe=score.calls, n_jvp=flow.n_jvp,
+        prior_logp=prior, delta_logp=delta, z=z, nfe=score.nfe, n_jvp=flow.n_jvp,
         n_divergence=score.divergence_calls, divergence=how, exact_jvp=bool(backend.exact_jvp),
         solver=solver_info,
     )

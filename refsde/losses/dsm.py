@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from array_api_compat import device as device_of
-
-from .._arrays import Array, batch_broadcast, check_finite, namespace_of, require_floating, sum_non_batch
+from .._arrays import Array, batch_broadcast, namespace_of, require_floating, sum_non_batch
+from .._checks import CheckedScore, check_eps
 
 ScoreFn = Callable[[Array, Array], Array]
 WEIGHTINGS = ("sigma2", "likelihood", "none")
@@ -18,18 +17,9 @@ def _rng_for(x0: Array, rng: Any) -> Any:
     return make_rng(rng, backend_of(x0))
 
 
-def _check_eps(sde: Any, eps: float) -> float:
-    eps = float(eps)
-    if not 0.0 < eps < sde.T:
-        raise ValueError(f"eps must satisfy 0 < eps < T = {sde.T}, got {eps}")
-    return eps
-
-
-def _checked_output(xp: Any, s: Array, x: Array) -> Array:
-    if tuple(s.shape) != tuple(x.shape):
-        raise ValueError(f"model returned shape {tuple(s.shape)}, expected {tuple(x.shape)}")
-    check_finite(xp, s, "model output")
-    return s
+def _model_output(model: Callable[[Array, Array], Array], x: Array, t: Array) -> Array:
+    """model(x, t), checked as the samplers check a score (shape, library, dtype, NaN)."""
+    return CheckedScore(model, nan="always", name="model")(x, t)
 
 
 def _reduce(xp: Any, per_sample: Array, reduce: str) -> Array:
@@ -73,7 +63,7 @@ def dsm_loss(
     require_floating(xp, x0, "x0")
     if x0.ndim < 1 or x0.shape[0] < 1:
         raise ValueError("x0 must be batch-first with at least one sample")
-    eps = _check_eps(sde, eps)
+    eps = check_eps(sde, eps)
     if importance_sampling and weighting != "likelihood":
         raise ValueError("importance_sampling is only defined for weighting='likelihood'")
     if not (callable(weighting) or weighting in WEIGHTINGS):
@@ -102,7 +92,7 @@ def dsm_loss(
     alpha = xp.exp(sde._log_alpha(t))
     sigma = sde._sigma(t)
     x_t = batch_broadcast(alpha, x0) * x0 + batch_broadcast(sigma, x0) * z
-    s = _checked_output(xp, score_fn(x_t, t), x_t)
+    s = _model_output(score_fn, x_t, t)
     # lambda ||s + z/sigma||^2 = (lambda / sigma^2) ||sigma s + z||^2, which is exact for sigma -> 0
     residual = sum_non_batch(xp, (batch_broadcast(sigma, x0) * s + z) ** 2)
     if weighting == "sigma2":
@@ -160,15 +150,15 @@ def ddpm_loss(
         raise ValueError(f"step indices must lie in [0, N) = [0, {N})")
     if z is None:
         z = gen.normal(tuple(x0.shape), dtype=x0.dtype)
-    grid = xp.arange(N, dtype=x0.dtype, device=device_of(x0)) * (sde.T / (N - 1))
-    betas = sde._beta(grid) * (sde.T / N)
+    grid = sde.chain_times(N, like=x0)  # t_j = j T / (N - 1)
+    betas = sde.ddpm_betas(N, like=x0)  # beta_j = beta(t_j) T / N
     log_abar = xp.cumulative_sum(xp.log1p(-betas))  # log prod_{j<=i} (1 - beta_j)
     log_abar_i = xp.take(log_abar, i)
     a = batch_broadcast(xp.exp(0.5 * log_abar_i), x0)
     s = batch_broadcast(xp.sqrt(-xp.expm1(log_abar_i)), x0)  # sqrt(1 - abar_i) without cancellation
     x_i = a * x0 + s * z
     t_i = xp.take(grid, i)
-    e = _checked_output(xp, eps_model(x_i, t_i), x_i)
+    e = _model_output(eps_model, x_i, t_i)
     return _reduce(xp, sum_non_batch(xp, (e - z) ** 2), reduce)
 
 
@@ -205,8 +195,8 @@ def smld_loss(
         raise ValueError(f"level indices must lie in [{low}, {N})")
     if z is None:
         z = gen.normal(tuple(x0.shape), dtype=x0.dtype)
-    t_i = xp.astype(i, x0.dtype) * (sde.T / (N - 1))
+    t_i = xp.take(sde.chain_times(N, like=x0), i)  # t_i = i T / (N - 1)
     sigma = batch_broadcast(sde._sigma(t_i), x0)
     x_i = x0 + sigma * z
-    s = _checked_output(xp, score_fn(x_i, t_i), x_i)
+    s = _model_output(score_fn, x_i, t_i)
     return _reduce(xp, sum_non_batch(xp, (sigma * s + z) ** 2), reduce)

@@ -7,7 +7,7 @@ float, a 0-d array or (per-sample steps) an array of shape (n,), broadcast again
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from array_api_compat import device as device_of
 
@@ -53,18 +53,6 @@ def bcast(c: Any, x: Array) -> Any:
         xp = namespace_of(c)
         return xp.reshape(c, (c.shape[0],) + (1,) * (x.ndim - 1))
     return c
-
-
-def combine(ks: Sequence[State], coefs: Sequence[float]) -> State:
-    """sum_j coefs[j] ks[j], componentwise, skipping zero coefficients (at least one must be non-zero)."""
-    terms = [(c, k) for c, k in zip(coefs, ks) if c != 0.0]
-    out = []
-    for i in range(len(terms[0][1])):
-        acc = terms[0][0] * terms[0][1][i]
-        for c, k in terms[1:]:
-            acc = acc + c * k[i]
-        out.append(acc)
-    return tuple(out)
 
 
 def axpy(y: State, h: Any, k: State) -> State:

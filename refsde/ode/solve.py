@@ -7,31 +7,16 @@ from typing import Any, Callable
 
 from array_api_compat import device as device_of
 
-from .._arrays import Array, check_integer
+from .._arrays import Array
+from .._checks import check_float, check_integer
 from ._state import check_y0, checked_fun
-from .fixed_step import FIXED_STEPS, solve_fixed
+from .fixed_step import solve_fixed
 from .info import ODEInfo
 from .rk45 import rk45
 
 METHODS = ("euler", "heun", "rk4", "rk45")
 ERROR_NORMS = ("batch", "sample")
 RTOL_MIN = 100 * 2.220446049250313e-16  # scipy's floor for rtol (100 float64 ulp)
-
-
-def _float(name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a finite float, got {value!r}")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite float, got {value!r}") from None
-    if not math.isfinite(out):
-        raise ValueError(f"{name} must be a finite float, got {out}")
-    return out
-
-
-def _int(name: str, value: Any, minimum: int) -> int:
-    return check_integer(value, name, minimum)
 
 
 def _bar(progress: bool, desc: str, total: int | None = None) -> Any:
@@ -101,11 +86,11 @@ def solve_ode(
     if error_norm not in ERROR_NORMS:
         raise ValueError(f"unknown error_norm {error_norm!r}; choose 'batch' or 'sample'")
     state, single, xp = check_y0(y0)
-    t0, t1 = _float("t0", t0), _float("t1", t1)
+    t0, t1 = check_float("t0", t0), check_float("t1", t1)
     if method == "rk45":
         if n_steps is not None:
             raise ValueError("n_steps must be None for the adaptive method 'rk45' (it chooses its own steps)")
-        rtol, atol = _float("rtol", rtol), _float("atol", atol)
+        rtol, atol = check_float("rtol", rtol), check_float("atol", atol)
         # scipy's floor is 100 ulp of float64; a float32 state cannot resolve errors below a few of its own
         # ulp, so its floor is 10 float32 ulp (1.2e-6: rtol = 1e-5, the usual likelihood setting, is allowed)
         rtol_min = max(RTOL_MIN, 10.0 * float(xp.finfo(state[0].dtype).eps))
@@ -115,15 +100,15 @@ def solve_ode(
         if atol < 0:
             raise ValueError(f"atol must be >= 0, got {atol}")
         if first_step is not None:
-            first_step = _float("first_step", first_step)
+            first_step = check_float("first_step", first_step)
             if not 0 < first_step <= abs(t1 - t0) and t0 != t1:
                 raise ValueError(f"first_step must satisfy 0 < first_step <= |t1 - t0| = {abs(t1 - t0)}, got {first_step}")
-        max_steps = _int("max_steps", max_steps, 1)
-        sync_every = _int("sync_every", sync_every, 1)
+        max_steps = check_integer(max_steps, "max_steps", 1)
+        sync_every = check_integer(sync_every, "sync_every", 1)
     else:
         if n_steps is None:
             raise ValueError(f"method {method!r} needs n_steps (an integer >= 1); use method='rk45' for adaptive steps")
-        n_steps = _int("n_steps", n_steps, 1)
+        n_steps = check_integer(n_steps, "n_steps", 1)
     call = checked_fun(fun, state, single)
     counted = _Counter(call)
 

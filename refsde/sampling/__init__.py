@@ -1,32 +1,37 @@
-"""Fixed-step samplers for score-based diffusion models (Song et al. 2021).
+"""Samplers for score-based diffusion models (Song et al. 2021), one module per sampler family over one loop.
 
-* :func:`sample_sde`: reverse-time SDE by Euler-Maruyama, reverse diffusion or ancestral sampling;
-* :func:`sample_pc`: predictor-corrector sampling (Langevin / annealed Langevin correctors);
-* :func:`langevin_corrector`: the corrector on its own, n Langevin steps at a fixed time t;
-* :func:`sample_ode`: probability-flow ODE by Euler, Heun or RK4;
-* :func:`sample_ddim`: DDIM (eta = 0: the first-order exponential integrator; eta > 0: stochastic);
-* :func:`sample_dpm_solver`, :func:`sample_dpm_solver_pp_2m`: DPM-Solver-1/2/3 and DPM-Solver++(2M);
-* :func:`sample_edm_heun`: EDM's Heun sampler on the rho grid, with optional stochastic churn.
+========================  ==============================================================================
+:mod:`._loop`             what every sampler shares: the time grid (default linspace(T, eps, n_steps + 1)
+                          or ``grid=``) and chain levels, host coefficient tables, the noise source, the
+                          NaN watch, progress, the final Tweedie step, :class:`SampleInfo`
+:mod:`.sde`               :func:`sample_sde`: reverse-time SDE by Euler-Maruyama, reverse diffusion or
+                          ancestral sampling (DDPM / SMLD); these are also the PC predictors
+:mod:`.pc`                :func:`sample_pc` (predictor-corrector, Langevin / annealed Langevin correctors,
+                          both orders) and :func:`langevin_corrector` (the corrector alone at a fixed t)
+:mod:`.pf_ode`            :func:`sample_ode`: probability-flow ODE by Euler, Heun, RK4 (the tableaus of
+                          :mod:`refsde.ode.fixed_step`) or adaptive RK45
+:mod:`.exponential`       :func:`sample_ddim` (eta = 0: the first-order exponential integrator; eta > 0:
+                          stochastic), :func:`sample_dpm_solver` (DPM-Solver-1/2/3),
+                          :func:`sample_dpm_solver_pp_2m`
+:mod:`.edm`               :func:`sample_edm_heun`: EDM's Heun sampler on the rho grid, optional churn
+:mod:`.grids`             :func:`time_grid`, the uniform-in-log-SNR and rho grids, schedule nodes
+========================  ==============================================================================
 
-The last four work in alpha_t, sigma_t and the log-SNR and have their own grids (uniform in t or in
-log-SNR; EDM's rho grid), see :mod:`refsde.sampling.solver_grids`.
-
-Shared conventions: the grid of the first three is t_k = linspace(T, eps, n_steps + 1) (:func:`time_grid`);
-step k goes from t_k to t_{k+1} = t_k - h with every coefficient at the left end t_k; ``score_fn(x, t)`` is called
-with t a 0-d array of x's dtype and device; noise comes from ``rng`` (seed / refsde RNG) or explicit
-``noise`` arrays (layouts in :mod:`refsde.sampling._noise`); every sampler returns ``(x, SampleInfo)``.
-Everything is Array-API code in x_T's namespace, dtype and device.
+Shared conventions: a run steps through times t_0 > t_1 > ... > t_n in (0, T] (t_0 = T and t_n = eps by
+default; every sampler takes ``grid=`` instead), step k going from t_k to t_{k+1} with every coefficient at
+the left end t_k; ``score_fn(x, t)`` is called with t a 0-d array of x's dtype and device; noise comes from
+``rng`` (seed / refsde RNG) or explicit ``noise`` arrays; every sampler returns ``(x, SampleInfo)``.
+Each scheme is a table of per-step coefficients plus one update expression.  Everything is Array-API
+code in x_T's namespace, dtype and device.
 """
 
-from .ddim import sample_ddim
-from .dpm_solver import sample_dpm_solver, sample_dpm_solver_pp_2m
+from ._loop import SampleInfo
 from .edm import sample_edm_heun
-from .grid import time_grid
-from .info import SampleInfo
-from .langevin import langevin_corrector
-from .ode import sample_ode
-from .pc import sample_pc
-from .sde_sampler import sample_sde
+from .exponential import sample_ddim, sample_dpm_solver, sample_dpm_solver_pp_2m
+from .grids import time_grid
+from .pc import langevin_corrector, sample_pc
+from .pf_ode import sample_ode
+from .sde import sample_sde
 
 __all__ = [
     "SampleInfo",

@@ -10,8 +10,9 @@ D(x~; sigma~) = x0_hat the denoiser and t = t_lambda(-2 log sigma~) the time of 
 Conventions chosen here:
 
 * Grid: the rho grid (EDM eq. 5) from sigma~(T) down to sigma~(eps), n_steps + 1 points with both ends
-  exact (:func:`refsde.sampling.solver_grids.edm_grid`); EDM's N is n_steps + 1 and there is no final
-  step to sigma~ = 0.  ``info.grid`` holds the times t_k of the grid points.
+  exact (:func:`refsde.sampling.grids.edm_grid`); EDM's N is n_steps + 1 and there is no final
+  step to sigma~ = 0.  ``grid=`` gives any decreasing array of times instead (n_steps and eps then follow
+  from it).  ``info.grid`` holds the times t_k of the grid points.
 * Every step is a Heun step (Euler predictor + trapezoidal correction, 2 score evaluations): EDM Alg. 1
   skips the correction on its last step only because that step ends at sigma~ = 0; here the last step
   ends at sigma~(eps) > 0, so nfe = 2 n_steps.
@@ -28,13 +29,11 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from .._arrays import Array, check_positive
-from ._exp_common import check_common, nan_watch, noise_prediction, sample_info
-from ._noise import NoiseSource
-from ._progress import steps
-from ._schedule import Node, nodes_at_lam
-from .info import SampleInfo
-from .solver_grids import edm_grid
+from .._arrays import Array
+from .._checks import check_positive, check_state, CheckedScore
+from ._loop import NaNWatch, NoiseSource, SampleInfo, steps
+from .exponential import noise_prediction, sample_info
+from .grids import Node, edm_grid, exponential_grid, nodes_at_lam
 
 
 def _check_churn_args(churn: Any, s_tmin: Any, s_tmax: Any, s_noise: Any) -> tuple[float, float, float, float]:
@@ -63,9 +62,10 @@ def sample_edm_heun(
     score_fn: Callable[[Array, Array], Array],
     sde: Any,
     x_T: Array,
-    n_steps: int,
+    n_steps: int | None = None,
     *,
-    eps: float = 1e-3,
+    eps: float | None = None,
+    grid: Any = None,
     rho: float = 7.0,
     churn: float = 0.0,
     s_tmin: float = 0.0,
@@ -79,7 +79,8 @@ def sample_edm_heun(
 
     Args:
         score_fn, sde, x_T, n_steps, eps, progress: as in :func:`refsde.sampling.sample_ddim`.
-        rho: exponent of the grid (EDM eq. 5), > 0; 7 as in EDM.
+        grid: None (the rho grid) or an array of times t_0 > ... > t_n in (0, T].
+        rho: exponent of the rho grid (EDM eq. 5), > 0; 7 as in EDM.
         churn: S_churn >= 0 (0: the deterministic Alg. 1).
         s_tmin, s_tmax: churn only where s_tmin <= sigma~_k <= s_tmax (EDM noise levels).
         s_noise: S_noise >= 0, scale of the churn noise.
@@ -88,9 +89,15 @@ def sample_edm_heun(
     Returns:
         (x, info): x like x_T; info.nfe = 2 n_steps; info.grid the times of the n_steps + 1 grid points.
     """
-    n_steps, eps, score = check_common(score_fn, sde, x_T, n_steps, eps)
+    check_state(x_T)
     churn, s_tmin, s_tmax, s_noise = _check_churn_args(churn, s_tmin, s_tmax, s_noise)
-    nodes = edm_grid(sde, n_steps, eps, rho, x_T)
+    if grid is None:
+        nodes = edm_grid(sde, n_steps, eps, rho, x_T)
+    else:
+        check_positive("rho", rho)
+        nodes = exponential_grid(sde, n_steps, eps, grid, x_T)
+    n_steps = len(nodes) - 1
+    score = CheckedScore(score_fn, nan="first")  # NaN: the first output, then the state (_loop)
     sigmas = [node.edm_sigma for node in nodes]
     gammas = churn_gammas(sigmas, n_steps, churn, s_tmin, s_tmax)
     churned = [k for k in range(n_steps) if gammas[k] > 0.0]
@@ -101,7 +108,7 @@ def sample_edm_heun(
     def slope(y: Array, node: Node) -> Array:
         return E(node.alpha * y, node)  # dx~/dsigma~ = (x~ - D(x~; sigma~)) / sigma~ = eps_hat(alpha_t x~, t)
 
-    watch = nan_watch(nodes, x_T)
+    watch = NaNWatch(x_T, [node.t for node in nodes])
     y = (1.0 / nodes[0].alpha) * x_T  # x~ = x / alpha_T (EDM eq. 4 scaling with s(t) = alpha_t)
     for k in steps(n_steps, progress, "edm_heun"):
         sig, sig_next = sigmas[k], sigmas[k + 1]
@@ -117,4 +124,4 @@ def sample_edm_heun(
         y = y + (0.5 * (sig_next - sig_hat)) * (d + d_next)  # Heun: x^ + (sigma_{i+1} - sigma^)(d + d')/2 (Alg. 2)
         watch.after(k, y)
     x = nodes[-1].alpha * y  # x = alpha_eps x~ (back from EDM eq. 4 scaling)
-    return x, sample_info(score, nodes, n_steps, "edm_heun", x_T)
+    return x, sample_info(score, nodes, "edm_heun", x_T)

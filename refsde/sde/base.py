@@ -23,12 +23,14 @@ from .._arrays import (
     as_time,
     batch_broadcast,
     check_finite,
-    check_positive,
+    host_array,
     n_features,
     namespace_of,
     require_floating,
     sum_non_batch,
 )
+from .._checks import check_positive
+from .reverse import ReverseSDE
 
 ScoreFn = Callable[[Array, Array], Array]
 
@@ -127,7 +129,8 @@ class SDE(abc.ABC):
 
     def diffusion(self, t: Any) -> Array:
         """g(t), shape of ``t``."""
-        return namespace_of_sqrt(self._g2(self._t(t)))
+        g2 = self._g2(self._t(t))
+        return namespace_of(g2).sqrt(g2)
 
     def diffusion_squared(self, t: Any) -> Array:
         """g(t)^2 (computed directly, not by squaring g), shape of ``t``."""
@@ -194,11 +197,21 @@ class SDE(abc.ABC):
         return -sum_non_batch(xp, z * z) / (2.0 * s2) - 0.5 * d * math.log(2.0 * math.pi * s2)
 
     # ---- reverse time and discretization --------------------------------------------------------------
-    def reverse(self, score_fn: ScoreFn, probability_flow: bool = False) -> "ReverseSDE":
+    def reverse(self, score_fn: ScoreFn, probability_flow: bool = False) -> ReverseSDE:
         """The reverse-time SDE (Anderson 1982) or, with ``probability_flow``, the probability-flow ODE."""
-        from .reverse import ReverseSDE
-
         return ReverseSDE(self, score_fn, probability_flow=probability_flow)
+
+    def chain_times(self, N: int | None = None, *, like: Array | None = None) -> Array:
+        """t_i = i T / (N - 1), i = 0..N-1: the times of the discrete chain with N levels (score_sde's
+        ``discretize``), shape (N,).
+
+        The one definition of the chain times (the DDPM betas, the SMLD levels, the samplers' chain tables
+        and the discrete losses use it): computed as Python floats and rounded once to ``like``'s dtype, in
+        ``like``'s namespace and device (the active backend's default float dtype without ``like``).
+        ``N`` defaults to ``self.N``.
+        """
+        N = self._chain_length(N)
+        return host_array([i * (self.T / (N - 1)) for i in range(N)], like)  # t_i = i T / (N - 1)
 
     def discretize(self, x: Array, t: Any, *, N: int | None = None, level: Any = None) -> tuple[Array, Array]:
         """One step of the discrete chain x_{i+1} = x_i + f_i + G_i z (Song et al. 2021, App. D).
@@ -266,26 +279,16 @@ class SDE(abc.ABC):
         i = xp.astype(level, t.dtype)
         return i + xp.zeros_like(t)  # broadcast against t: shape () or (n,)
 
+    @staticmethod
+    def _at_level(table: Array, i: Array) -> Array:
+        """``table[i]`` for a float array ``i`` of integer values (shape () or (n,)): the entry of each level."""
+        xp = namespace_of(table, i)
+        idx = xp.reshape(xp.astype(i, xp.int32), (-1,))
+        return xp.reshape(xp.take(table, idx, axis=0), tuple(i.shape))
+
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
         return f"{type(self).__name__}({params})"
 
     def _params(self) -> dict[str, Any]:
         return {"T": self.T}
-
-
-def namespace_of_sqrt(a: Array) -> Array:
-    return namespace_of(a).sqrt(a)
-
-
-def solver_coefficients(sde: Any, t: Array) -> tuple[Array, Array]:
-    """(f(t), g(t)^2) at a time produced by a solver, without re-validating it.
-
-    ``t`` must already be an array of the state's dtype and device inside [0, T] (an ODE solver's stage
-    time is, by construction); the public methods would check NaN and the range on every call, a host
-    read each, i.e. several device syncs per drift evaluation.  Objects that are not a :class:`SDE`
-    (duck-typed user SDEs) get their public methods.
-    """
-    if isinstance(sde, SDE):
-        return sde._drift_coef(t), sde._g2(t)
-    return sde.drift_coefficient(t), sde.diffusion_squared(t)

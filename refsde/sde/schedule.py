@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .._arrays import Array, check_positive, namespace_of
+from .._arrays import Array, namespace_of
+from .._checks import check_positive
 from .base import SDE
 
 ScheduleFn = Callable[[Array], Array]

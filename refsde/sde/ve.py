@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._arrays import Array, check_positive, namespace_of, softplus
+from .._arrays import Array, namespace_of, softplus
+from .._checks import check_positive
 from .base import SDE
 
 #: The two conventions for the VE marginal std.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import Array, batch_broadcast, check_positive, namespace_of, softplus
+from .._arrays import Array, batch_broadcast, namespace_of, softplus
+from .._checks import check_positive
 from .base import SDE
 
 
@@ -32,6 +33,15 @@ class _LinearBetaSDE(SDE):
     def integrated_beta(self, t: Any) -> Array:
         """B(t) = int_0^t beta(u) du, shape of ``t``."""
         return self._B(self._t(t))
+
+    def ddpm_betas(self, N: int | None = None, *, like: Array | None = None) -> Array:
+        """beta_i = beta(t_i) T / N at the chain times t_i = i T / (N - 1) (:meth:`SDE.chain_times`), i = 0..N-1,
+        shape (N,): the DDPM betas (Ho et al. 2020; score_sde's ``discrete_betas`` for T = 1), i.e.
+        linspace(beta_min T / N, beta_max T / N, N).  The one definition of them: :meth:`VPSDE.discretize`,
+        the samplers' chain tables and :func:`refsde.losses.ddpm_loss` use it.  ``like`` as in
+        :meth:`SDE.chain_times`; ``N`` defaults to ``self.N``."""
+        N = self._chain_length(N)
+        return self._beta(self.chain_times(N, like=like)) * (self.T / N)  # beta_i = beta(t_i) T / N
 
     def _beta(self, t: Array) -> Array:
         return self.beta_min + (self.beta_max - self.beta_min) * (t / self.T)
@@ -83,9 +93,8 @@ class VPSDE(_LinearBetaSDE):
         return self._t_from_B(softplus(namespace_of(lam), -lam))
 
     def discretize(self, x: Array, t: Any, *, N: int | None = None, level: Any = None) -> tuple[Array, Array]:
-        """DDPM step x_{i+1} = sqrt(1 - beta_i) x_i + sqrt(beta_i) z with beta_i = beta(t_i) T / N at
-        t_i = i T / (N - 1), i.e. beta_i = linspace(beta_min T / N, beta_max T / N, N)[i] (score_sde's
-        discrete_betas for T = 1).  i = ``level`` when given, else floor(t (N - 1) / T); ``N`` overrides
+        """DDPM step x_{i+1} = sqrt(1 - beta_i) x_i + sqrt(beta_i) z with beta_i of :meth:`ddpm_betas`
+        (score_sde's discrete_betas for T = 1).  i = ``level`` when given, else floor(t (N - 1) / T); ``N`` overrides
         self.N (keywords as in :meth:`SDE.discretize`).  Needs beta_max T / N < 1."""
         xp, t = self._x_t(x, t)
         N = self._chain_length(N)
@@ -93,8 +102,7 @@ class VPSDE(_LinearBetaSDE):
             # beta_i >= 1 would make sqrt(1 - beta_i) NaN; the DDPM chain needs N > beta_max T
             raise ValueError(f"the DDPM step needs beta_max * T / N < 1; use N > {self.beta_max * self.T}")
         i = self._chain_level(x, t, N, level)
-        t_i = i * (self.T / (N - 1))  # chain time t_i = i T / (N - 1)
-        beta_i = self._beta(t_i) * (self.T / N)  # beta_i = beta(t_i) T / N
+        beta_i = self._at_level(self.ddpm_betas(N, like=t), i)  # beta_i = beta(t_i) T / N
         # sqrt(1 - b) - 1 = -b / (1 + sqrt(1 - b)), no cancellation for small b
         f = batch_broadcast(-beta_i / (1.0 + xp.sqrt(1.0 - beta_i)), x) * x
         return f, xp.sqrt(beta_i)

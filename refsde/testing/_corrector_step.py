@@ -1,7 +1,7 @@
 """The step-size part of :func:`refsde.testing.check_corrector`: is the candidate's Langevin step e the snr rule's?
 
 Rules (Song et al. 2021, App. G, Algs. 4-5; score_sde's ``LangevinCorrector`` / ``AnnealedLangevinDynamics``;
-:mod:`refsde.sampling.correctors`), with a = ``step_scale`` (score_sde's alpha_i; 1 at a fixed t):
+:mod:`refsde.sampling.pc`), with a = ``step_scale`` (score_sde's alpha_i; 1 at a fixed t):
 
 * ``"langevin"``:          e_i = 2 a (snr |z_i| / |s_i|)^2, norms per sample over the non-batch axes;
   ``batch_norm=True``:     e = 2 a (snr mean_i |z_i| / mean_i |s_i|)^2 (score_sde: batch means of the norms);
