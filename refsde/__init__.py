@@ -1,8 +1,14 @@
 """refsde: a verified reference implementation of score-based diffusion SDEs on the Array API.
 
-``import refsde`` imports NumPy and array-api-compat only; torch, jax and cupy are imported by their
-backend plugins on first use.
+``import refsde`` imports NumPy, array-api-compat and the SDE classes only; the subpackages
+(:mod:`refsde.sampling`, :mod:`refsde.likelihood`, :mod:`refsde.losses`, :mod:`refsde.gaussian`,
+:mod:`refsde.ode`, :mod:`refsde.testing`) are imported on first attribute access (PEP 562), so
+``import refsde; refsde.sampling.sample_sde(...)`` works without a submodule import.  torch, jax and cupy
+are imported by their backend plugins on first use.
 """
+
+import importlib
+from typing import Any
 
 from .backends import (
     BackendUnavailableError,
@@ -15,6 +21,9 @@ from .backends import (
 from .sde import SDE, ReverseSDE, ScheduleSDE, SubVPSDE, VESDE, VPSDE
 
 __version__ = "0.1.0"
+
+#: Subpackages imported on first access (``refsde.sampling`` etc.).
+SUBPACKAGES = ("backends", "gaussian", "likelihood", "losses", "ode", "sampling", "sde", "testing")
 
 __all__ = [
     "SDE",
@@ -30,3 +39,13 @@ __all__ = [
     "set_backend",
     "use_backend",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(SUBPACKAGES))

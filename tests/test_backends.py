@@ -537,6 +537,29 @@ def test_import_refsde_imports_no_array_library():
     assert proc.returncode == 0, proc.stderr
 
 
+def test_subpackages_load_on_first_attribute_access():
+    """PEP 562: ``import refsde`` alone gives refsde.sampling, refsde.likelihood, refsde.testing ... on first use,
+    without importing them (or any array library) at ``import refsde``."""
+    proc = _run_python(
+        "import refsde, sys\n"
+        "lazy = ('sampling', 'likelihood', 'testing', 'losses', 'gaussian', 'ode')\n"
+        "assert not [m for m in lazy if f'refsde.{m}' in sys.modules], sorted(sys.modules)\n"
+        "sde = refsde.VPSDE()\n"
+        "x, info = refsde.sampling.sample_sde(lambda x, t: -x, sde, sde.prior_sample((3, 2), 0), 5, rng=0)\n"
+        "assert tuple(x.shape) == (3, 2) and info.nfe == 5\n"
+        "assert callable(refsde.likelihood.log_likelihood) and callable(refsde.testing.check_prior)\n"
+        "assert set(lazy) <= set(dir(refsde))\n"
+        "try:\n"
+        "    refsde.no_such_module\n"
+        "except AttributeError as e:\n"
+        "    assert 'no_such_module' in str(e)\n"
+        "else:\n"
+        "    raise AssertionError('no AttributeError')\n"
+        "assert not {'torch', 'jax', 'cupy'} & set(sys.modules)\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_mixed_numpy_and_torch_is_type_error_naming_both():
     torch = _torch()
     sde = refsde.VPSDE()
