@@ -20,7 +20,8 @@ from array_api_compat import array_namespace
 
 import refsde
 from refsde.cli import main as cli_main
-from refsde_validation import checks_oracles, checks_sde, em, runner, stats
+from refsde.testing import _stats as stats
+from refsde_validation import checks_oracles, checks_sde, em, runner
 from refsde_validation.runner import Check, Context, Outcome, SkipCheck
 
 ALL_CHECKS = runner.all_checks()

@@ -14,8 +14,8 @@ a statistic and a threshold; it passes iff statistic <= threshold.  Modules:
   mixture samples against their exact laws;
 * :mod:`.em` -- Euler-Maruyama simulation, its exact law and the sample tests;
 * :mod:`.fd` -- fourth-order finite-difference stencils;
-* :mod:`.stats` -- normal and chi-square distribution functions and quantiles without scipy, and the
-  sample-size formulas of the statistical checks.
+* the statistics (normal and chi-square distribution functions and quantiles without scipy, the
+  sample-size formulas of the statistical checks) are those of the library, :mod:`refsde.testing._stats`.
 
 Statistical checks have a family-wise false-alarm rate alpha = 1e-6 each (Bonferroni over their
 sub-tests) and fixed seeds (``--seed``); their sample sizes are derived in their docstrings.

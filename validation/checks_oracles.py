@@ -17,7 +17,9 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from . import em, fd, stats
+from refsde.testing import _stats as stats
+
+from . import em, fd
 from .checks_sde import ALPHA, MU, POWER, SDE_CASES, SIGMA, _dev, start_law
 from .runner import Context, Outcome, SkipCheck, register
 

@@ -15,8 +15,9 @@ import math
 from typing import Any, Callable
 
 import refsde
+from refsde.testing import _stats as stats
 
-from . import em, fd, stats
+from . import em, fd
 from .runner import Context, Outcome, SkipCheck, register
 
 #: The SDEs every family-A check runs on: (label, factory).

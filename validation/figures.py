@@ -24,8 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 import refsde
-
-from .stats import norm_ppf
+from refsde.testing._stats import norm_ppf
 
 __all__ = ["make_figures"]
 
