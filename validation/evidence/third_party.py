@@ -438,7 +438,7 @@ def _cases() -> list[tuple[str, str, str, str, Callable[[], Any]]]:
 
 
 def main() -> None:
-    """Print the Markdown table of the third-party verdicts (``python -m refsde_validation.third_party``)."""
+    """Print the Markdown table of the third-party verdicts (``python -m refsde_validation.evidence.third_party``)."""
     from .seed_candidates import _excerpt
 
     print("| id | piece | check | expected | verdict | message excerpt |")

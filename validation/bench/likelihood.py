@@ -31,8 +31,8 @@ from typing import Any, Callable, Sequence
 
 from array_api_compat import device as device_of
 
-from .bench_samplers import SEED, gaussian_score, vp_sde
-from .bench_timing import Comparison, compare, time_once
+from .samplers import SEED, gaussian_score, vp_sde
+from .timing import Comparison, compare, time_once
 
 EPS = 1e-5
 TOL = 1e-5

@@ -141,7 +141,7 @@ def all_checks() -> list[Check]:
     """The registered checks (importing the check modules on first use)."""
     global _LOADED
     if not _LOADED:
-        from . import checks_dogfood, checks_oracles, checks_sde  # noqa: F401  (they register at import)
+        from . import dogfood, forward_sde, gaussian_oracles  # noqa: F401  (they register at import)
 
         _LOADED = True
     return list(REGISTRY)
@@ -272,7 +272,7 @@ def run_cli(args: Any, *, checks: Sequence[Check] | None = None, stream: Any = N
         return 2
     impl_spec = getattr(args, "impl", None)
     if checks is None and impl_spec is not None:
-        from .impl import impl_checks, load_impl
+        from .user_impl import impl_checks, load_impl
 
         try:
             checks = impl_checks(load_impl(impl_spec))
@@ -297,7 +297,7 @@ def run_cli(args: Any, *, checks: Sequence[Check] | None = None, stream: Any = N
     print(summary_line(results, elapsed, backend), file=out)
     report, plots = getattr(args, "report", None), getattr(args, "plots", None)
     if report or plots:
-        from .report_md import write_outputs
+        from ..report.markdown import write_outputs
 
         write_outputs(results, backend, seed=seed, seconds=elapsed, report=report, plots=plots,
                       impl=impl_spec, only=only, stream=out)

@@ -42,7 +42,7 @@ def _data(backend: Any) -> Any:
 
 
 def _std_figure(plt: Any, backend: Any, path: str, seed: int) -> None:
-    from .em import simulate_em
+    from ..checks.euler_maruyama import simulate_em
 
     sdes = [("VP", refsde.VPSDE()), ("sub-VP", refsde.SubVPSDE()), ("VE (exact)", refsde.VESDE())]
     K, n = 1000, 4000

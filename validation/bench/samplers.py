@@ -1,4 +1,4 @@
-"""Benchmark 1: refsde's fixed-step samplers against hand-written loops (:mod:`.bench_loops`).
+"""Benchmark 1: refsde's fixed-step samplers against hand-written loops (:mod:`.hand_loops`).
 
 Work: the reverse VP-SDE (beta_min = 0.1, beta_max = 20, T = 1, eps = 1e-3) from a prior draw x_T, with
 
@@ -29,8 +29,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-from . import bench_loops as loops
-from .bench_timing import Comparison, compare
+from . import hand_loops as loops
+from .timing import Comparison, compare
 
 SNR = 0.16
 EPS = 1e-3
@@ -80,7 +80,7 @@ def scores_for(backend: Any, sde: Any, d: int) -> dict[str, Any]:
     would take minutes per run at image sizes)."""
     if d <= FULL_COVARIANCE_MAX_D:
         return {"linear": linear_score, "gaussian": gaussian_score(backend, d)}
-    from .bench_likelihood import DiagonalGaussianScore
+    from .likelihood import DiagonalGaussianScore
 
     return {"linear": linear_score, "diagonal": DiagonalGaussianScore(backend, sde, d)}
 
