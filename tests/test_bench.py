@@ -18,7 +18,8 @@ import refsde
 from refsde_validation.bench import memory as bench_memory
 from refsde_validation.bench import run as bench
 from refsde_validation.bench import timing as bench_timing
-from refsde_validation.bench.samplers import gaussian_score, linear_score, sampler_pairs, vp_sde
+from refsde_validation.bench.problems import gaussian_score, linear_score, vp_sde
+from refsde_validation.bench.samplers import sampler_pairs
 
 # no end-to-end likelihood (tests/test_likelihood*.py cover it) and no validation-suite run: keeps this fast
 TINY = bench.BenchConfig("tiny", ((6, 2),), 25, 1, (2,), 3, 1, (2, 3), 2, 1, (), (8, 3), (8, 2), (3, 6), 1,
@@ -100,7 +101,7 @@ def test_default_backends_and_out_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_diagonal_score_matches_the_full_covariance_oracle(backend: Any) -> None:
     # the same law N(0, diag(linspace(0.5, 2, d))) through refsde.gaussian's eigendecomposition-based oracle
     from refsde.gaussian import Gaussian
-    from refsde_validation.bench.likelihood import DiagonalGaussianScore
+    from refsde_validation.bench.problems import DiagonalGaussianScore
 
     d = 5
     sde = vp_sde()

@@ -18,7 +18,7 @@ import pytest
 
 import refsde
 from refsde.cli import main as cli_main
-from refsde_validation.checks import runner
+from refsde_validation.checks import registry, runner
 from refsde_validation.checks import user_impl as impl
 from refsde_validation.evidence import mutants
 from refsde_validation.report import markdown as report_md
@@ -99,8 +99,8 @@ def test_impl_candidate_exception_is_an_error_row(backend: Any) -> None:
 # --report / --plots
 # ---------------------------------------------------------------------------------------------------
 def test_report_is_written_with_table_and_failure_details(tmp_path: Any, backend: Any) -> None:
-    checks = [runner.Check("x.good", lambda ctx: runner.Outcome(0.5, 1.0)),
-              runner.Check("x.bad", lambda ctx: runner.Outcome(3.0, 1.0, "deliberately | wrong"))]
+    checks = [registry.Check("x.good", lambda ctx: registry.Outcome(0.5, 1.0)),
+              registry.Check("x.bad", lambda ctx: registry.Outcome(3.0, 1.0, "deliberately | wrong"))]
     args = SimpleNamespace(backend=backend.name, dtype=None, device=None, only=None, seed=3, impl=None,
                            report=str(tmp_path / "R.md"), plots=None)
     out = io.StringIO()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import refsde
-from refsde_validation.checks import runner
+from refsde_validation.checks import registry, runner
 from refsde_validation.checks import user_impl as impl
 from refsde_validation.evidence import machinery_mutants as mutants_machinery
 from refsde_validation.evidence import mutants
@@ -52,7 +52,7 @@ def test_harness_verdicts_skip_and_error(backend: Any) -> None:
     assert rows["check_marginal"][0] == "SKIP" and rows["check_corrector"][0] == "SKIP"
 
 
-def _impl_rows(obj: Any, backend: Any) -> dict[str, runner.CheckResult]:
+def _impl_rows(obj: Any, backend: Any) -> dict[str, registry.CheckResult]:
     with refsde.use_backend(backend):
         return {r.name: r for r in runner.run_checks(impl.impl_checks(obj), backend, 0)}
 

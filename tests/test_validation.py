@@ -25,7 +25,7 @@ from refsde_validation.checks import euler_maruyama as em
 from refsde_validation.checks import forward_sde as checks_sde
 from refsde_validation.checks import gaussian_oracles as checks_oracles
 from refsde_validation.checks import runner
-from refsde_validation.checks.runner import Check, Context, Outcome, SkipCheck
+from refsde_validation.checks.registry import Check, Context, Outcome, SkipCheck
 
 ALL_CHECKS = runner.all_checks()
 

@@ -95,7 +95,8 @@ def run_bandwidth_benchmarks(
     """One row per (n, d): the EM step time of refsde and of the hand loop against the STREAM figure."""
     from refsde import make_rng
 
-    from .samplers import _block, linear_score, sampler_pairs, vp_sde
+    from .problems import linear_score, vp_sde
+    from .samplers import _block, sampler_pairs
 
     block = _block(backend)
 

@@ -22,7 +22,7 @@ import math
 import statistics
 from typing import Any, Callable
 
-from .samplers import SEED, gaussian_score
+from .problems import SEED, gaussian_score
 from .timing import time_once
 
 T_EVAL = 0.5

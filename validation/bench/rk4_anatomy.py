@@ -42,7 +42,8 @@ def _variants(backend: Any, n: int, d: int, n_steps: int) -> dict[str, Callable[
     from refsde.sampling.ode_steps import rk4, stage_times
 
     from . import hand_loops
-    from .samplers import EPS, linear_score, vp_sde
+    from .problems import linear_score, vp_sde
+    from .samplers import EPS
 
     sde = vp_sde()
     x_T = backend.xp.astype(sde.prior_sample((n, d), 0, backend=backend), backend.default_dtype)

@@ -10,7 +10,7 @@ Sections (each its own module): 1. samplers vs hand-written loops (:mod:`.sample
 log-likelihood vs scipy's solve_ivp (:mod:`.likelihood`); 3. exact vs Hutchinson divergence
 (:mod:`.divergence`); 4. peak memory vs step count (:mod:`.memory`); 5. ``import refsde``
 time and the validation suite's wall time (:mod:`.system`); 6. memory throughput of the sampler step
-(:mod:`.bandwidth`).  Timings are interleaved A/B repeats
+(:mod:`.bandwidth`).  The work they time is in :mod:`.problems`.  Timings are interleaved A/B repeats
 (:mod:`.timing`), with glibc malloc's trim / mmap thresholds fixed for the process
 (:func:`.system.pin_allocator`: otherwise allocator page-fault churn moved ratios by +-10-25 %).
 A section that cannot run (e.g. ``refsde.likelihood`` not there yet) is reported

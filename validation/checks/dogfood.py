@@ -21,7 +21,7 @@ import zlib
 from typing import Any, Callable
 
 from .forward_sde import SDE_CASES
-from .runner import Context, Outcome, register
+from .registry import Context, Outcome, register
 from .user_impl import outcome_of
 
 __all__ = ["DOGFOOD_ROWS"]

@@ -19,7 +19,7 @@ from refsde.testing import _stats as stats
 
 from . import euler_maruyama as em
 from . import finite_differences as fd
-from .runner import Context, Outcome, SkipCheck, register
+from .registry import Context, Outcome, SkipCheck, register
 
 #: The SDEs every family-A check runs on: (label, factory).
 SDE_CASES: list[tuple[str, Callable[[], Any]]] = [

@@ -22,7 +22,7 @@ from refsde.testing import _stats as stats
 from . import euler_maruyama as em
 from . import finite_differences as fd
 from .forward_sde import ALPHA, MU, POWER, SDE_CASES, SIGMA, _dev, start_law
-from .runner import Context, Outcome, SkipCheck, register
+from .registry import Context, Outcome, SkipCheck, register
 
 MIX_WEIGHTS = [0.2, 0.5, 0.3]
 MIX_MEANS = [[-2.0, 0.0, 1.0], [1.0, 1.0, -1.0], [0.5, -2.0, 0.0]]

@@ -1,140 +1,30 @@
-"""Registry, results table and command-line entry point of ``refsde validate``.
+"""Runs the checks of ``refsde validate`` and is its command-line entry point (:func:`run_cli`).
 
-A *check* is a function ``fn(ctx) -> Outcome`` registered under a unique name.  It computes on the
-active backend (``ctx.backend``; arrays of that library, on its device) and converts to NumPy only the
-final scalars of its statistic.  ``Outcome(statistic, threshold, detail)`` passes iff
-``statistic <= threshold`` (NaN fails); every check is written so that its statistic is an error, a
-distance or a normal-equivalent |z|, so "smaller is better" throughout.  A check that cannot run here
-raises :class:`SkipCheck`; any other exception is reported as ERROR with its message.
-
-Statistical checks draw from ``ctx.rng()``, seeded by ``--seed`` combined with a CRC32 of the check's
-name, so a check gives the same numbers whether it runs alone (``--only``) or in the full suite.
+:func:`all_checks` imports the check modules (:mod:`.forward_sde`, :mod:`.gaussian_oracles`,
+:mod:`.dogfood`), which register their checks in :data:`.registry.REGISTRY` at import;
+:func:`run_checks` runs any list of checks (those of ``--impl`` come from :mod:`.user_impl`) and turns
+every outcome, skip and exception into a :class:`~.registry.CheckResult` row, printed with :mod:`.table`.
+What a check is, its context and its seeding: :mod:`.registry`.
 
 The exit code of :func:`run_cli` is 0 iff no check FAILed or ERRORed (SKIPs are allowed).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import sys
 import time
 import traceback
 import warnings
-import zlib
 from typing import Any, Callable, Iterable, Sequence
 
-__all__ = [
-    "Check",
-    "CheckResult",
-    "Context",
-    "Outcome",
-    "REGISTRY",
-    "SkipCheck",
-    "all_checks",
-    "format_table",
-    "register",
-    "run",
-    "run_checks",
-    "run_cli",
-]
+from .registry import REGISTRY, Check, CheckResult, Context, SkipCheck
+from .table import _widths, format_header, format_row, summary_line
 
+__all__ = ["all_checks", "run", "run_checks", "run_cli", "select"]
 
-class SkipCheck(Exception):
-    """Raised by a check that cannot run in this environment (the message is the reason)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """What a check measured: passes iff ``statistic <= threshold``."""
-
-    statistic: float
-    threshold: float
-    detail: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.statistic <= self.threshold)  # NaN -> False
-
-
-@dataclasses.dataclass
-class CheckResult:
-    """One row of the table.  ``passed`` is None for SKIP and ERROR."""
-
-    name: str
-    passed: bool | None
-    statistic: float
-    threshold: float
-    seconds: float
-    detail: str = ""
-    error: bool = False
-
-    @property
-    def verdict(self) -> str:
-        if self.error:
-            return "ERROR"
-        if self.passed is None:
-            return "SKIP"
-        return "PASS" if self.passed else "FAIL"
-
-
-@dataclasses.dataclass(frozen=True)
-class Check:
-    name: str
-    fn: Callable[["Context"], Outcome]
-    family: str = ""
-
-
-@dataclasses.dataclass
-class Context:
-    """What a check needs: the backend, the seed and helpers to make arrays of it."""
-
-    backend: Any
-    seed: int = 0
-    name: str = ""
-
-    @property
-    def xp(self) -> Any:
-        return self.backend.xp
-
-    def rng(self, stream: str = "") -> Any:
-        """A backend RNG seeded by (seed, check name, stream): reproducible and independent of order."""
-        from refsde import make_rng
-
-        key = f"{self.name}|{stream}".encode()
-        return make_rng((int(self.seed) * 0x9E3779B1 + zlib.crc32(key)) % (2**63), self.backend)
-
-    def f64(self, obj: Any) -> Any:
-        """``obj`` as a float64 array of the backend (SkipCheck if the device has no float64)."""
-        xp = self.xp
-        if not hasattr(xp, "float64"):
-            raise SkipCheck("this backend has no float64")
-        try:
-            return self.backend.asarray(obj, dtype=xp.float64)
-        except (TypeError, RuntimeError) as exc:  # e.g. torch MPS
-            raise SkipCheck(f"float64 unavailable on {self.backend.describe()}: {exc}") from exc
-
-    def asarray(self, obj: Any, dtype: Any = None) -> Any:
-        return self.backend.asarray(obj, dtype=dtype)
-
-    def scalar(self, x: Any) -> float:
-        """A backend 0-d (or size-1) array as a Python float, through ``backend.to_numpy``."""
-        return float(self.backend.to_numpy(x).reshape(()))
-
-    def numpy(self, x: Any) -> Any:
-        return self.backend.to_numpy(x)
-
-
-REGISTRY: list[Check] = []
 _LOADED = False
-
-
-def register(name: str, fn: Callable[[Context], Outcome], family: str = "") -> None:
-    """Add a check (names must be unique)."""
-    if any(c.name == name for c in REGISTRY):
-        raise ValueError(f"duplicate check name {name!r}")
-    REGISTRY.append(Check(name, fn, family))
 
 
 def all_checks() -> list[Check]:
@@ -197,56 +87,6 @@ def run(backend: Any = None, *, only: str | None = None, seed: int = 0, device: 
     be = refsde.get_backend(backend, device=device, dtype=dtype)
     with refsde.use_backend(be):
         return run_checks(select(all_checks(), only), be, seed)
-
-
-# ---------------------------------------------------------------------------------------------------
-# table
-# ---------------------------------------------------------------------------------------------------
-def _fmt(v: float) -> str:
-    if math.isnan(v):
-        return "-"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    if v == 0:
-        return "0"
-    if 1e-3 <= abs(v) < 1e4:
-        return f"{v:.4g}"
-    return f"{v:.3e}"
-
-
-_HEADER = ("name", "verdict", "statistic", "threshold", "seconds")
-
-
-def _widths(names: Iterable[str]) -> tuple[int, ...]:
-    return (max([len(_HEADER[0])] + [len(n) for n in names]), 7, 11, 11, 8)
-
-
-def format_row(res: CheckResult, widths: tuple[int, ...]) -> str:
-    cells = (res.name, res.verdict, _fmt(res.statistic), _fmt(res.threshold), f"{res.seconds:.2f}")
-    line = "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-    if res.verdict != "PASS" and res.detail:
-        line += "\n" + " " * 4 + res.detail.replace("\n", "\n    ")
-    return line
-
-
-def format_header(widths: tuple[int, ...]) -> str:
-    head = "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(_HEADER, widths)))
-    return head + "\n" + "-" * len(head)
-
-
-def summary_line(results: Sequence[CheckResult], seconds: float, backend: Any = None) -> str:
-    counts = {v: sum(r.verdict == v for r in results) for v in ("PASS", "FAIL", "SKIP", "ERROR")}
-    ok = counts["FAIL"] == 0 and counts["ERROR"] == 0
-    where = f" on {backend.describe()}" if backend is not None else ""
-    return (
-        f"{'OK' if ok else 'FAILED'}: {len(results)} checks, {counts['PASS']} passed, {counts['FAIL']} failed, "
-        f"{counts['SKIP']} skipped, {counts['ERROR']} errors in {seconds:.1f} s{where}"
-    )
-
-
-def format_table(results: Sequence[CheckResult]) -> str:
-    widths = _widths(r.name for r in results)
-    return "\n".join([format_header(widths)] + [format_row(r, widths) for r in results])
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import platform
 import sys
 from typing import Any, Sequence
 
-from ..checks.runner import CheckResult, _fmt, summary_line
+from ..checks.registry import CheckResult
+from ..checks.table import _fmt, summary_line
 
 __all__ = ["environment_lines", "markdown_report", "write_outputs"]
 
