@@ -39,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "validate":
         if args.bench:
-            from refsde_validation.bench import run_bench
+            from refsde_validation.bench.run import run_bench
 
             return run_bench(args.backend, args.quick, args.out)
-        from refsde_validation.runner import run_cli
+        from refsde_validation.checks.runner import run_cli
 
         return run_cli(args)
     return 2  # pragma: no cover

@@ -1,4 +1,4 @@
-"""Smoke and correctness tests of the benchmark harness (validation/bench*.py); no timing is asserted.
+"""Smoke and correctness tests of the benchmark harness (validation/bench/); no timing is asserted.
 
 * The interleaving and the ratio statistics are checked with a fake clock (exact expected values).
 * The hand-written baseline loops must compute what refsde's samplers compute (same grid, same noise
@@ -15,8 +15,11 @@ import numpy as np
 import pytest
 
 import refsde
-from refsde_validation import bench, bench_memory, bench_timing
-from refsde_validation.bench_samplers import gaussian_score, linear_score, sampler_pairs, vp_sde
+from refsde_validation.bench import memory as bench_memory
+from refsde_validation.bench import run as bench
+from refsde_validation.bench import timing as bench_timing
+from refsde_validation.bench.problems import gaussian_score, linear_score, vp_sde
+from refsde_validation.bench.samplers import sampler_pairs
 
 # no end-to-end likelihood (tests/test_likelihood*.py cover it) and no validation-suite run: keeps this fast
 TINY = bench.BenchConfig("tiny", ((6, 2),), 25, 1, (2,), 3, 1, (2, 3), 2, 1, (), (8, 3), (8, 2), (3, 6), 1,
@@ -98,7 +101,7 @@ def test_default_backends_and_out_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_diagonal_score_matches_the_full_covariance_oracle(backend: Any) -> None:
     # the same law N(0, diag(linspace(0.5, 2, d))) through refsde.gaussian's eigendecomposition-based oracle
     from refsde.gaussian import Gaussian
-    from refsde_validation.bench_likelihood import DiagonalGaussianScore
+    from refsde_validation.bench.problems import DiagonalGaussianScore
 
     d = 5
     sde = vp_sde()
@@ -131,7 +134,7 @@ def test_rss_memory_method_reports_the_live_states() -> None:
 
 def test_bandwidth_fraction_is_issued_traffic_over_stream() -> None:
     # 20 N bytes per EM step (module doc's traffic model); N = n d itemsize
-    from refsde_validation.bench_bandwidth import BandwidthRow
+    from refsde_validation.bench.bandwidth import BandwidthRow
 
     row = BandwidthRow(n=1000, d=10, itemsize=8, stream_bytes_per_s=1.6e9, refsde_step_s=1e-3, loop_step_s=2e-3)
     assert row.bytes_per_step == 20 * 1000 * 10 * 8
@@ -143,14 +146,14 @@ def test_bandwidth_fraction_is_issued_traffic_over_stream() -> None:
 def test_rk4_anatomy_variants_do_the_same_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every variant of the RK4 overhead probe computes the hand loop's result (to rounding), so its
     ratios compare equal work; one child-process round runs and reports a ratio per variant."""
-    from refsde_validation import bench_rk4_anatomy
+    from refsde_validation.bench import rk4_anatomy as bench_rk4_anatomy
 
     backend = refsde.get_backend("numpy")
     variants = bench_rk4_anatomy._variants(backend, 3, 2, 20)
     reference = backend.to_numpy(variants["loop"]())
     for name, fn in variants.items():
         np.testing.assert_allclose(backend.to_numpy(fn()), reference, rtol=1e-12, atol=1e-12, err_msg=name)
-    from refsde_validation import bench_system
+    from refsde_validation.bench import system as bench_system
 
     monkeypatch.setattr(bench_system, "pin_allocator", lambda: "unchanged")  # leave the test process's malloc alone
     ratios = bench_rk4_anatomy.one_process("numpy", 3, 2, 5, 1)

@@ -1,6 +1,6 @@
 """``refsde validate --impl / --report / --plots`` and the mutation catalogue of the conformance checks.
 
-The mutants (validation/mutants.py) are single-bug user implementations written independently of
+The mutants (validation/evidence/mutants.py) are single-bug user implementations written independently of
 refsde's code; each must be caught by its intended check, and the same implementations without the bug
 (the controls) must pass every check, so a catch is not a check that rejects everything.
 """
@@ -18,7 +18,10 @@ import pytest
 
 import refsde
 from refsde.cli import main as cli_main
-from refsde_validation import impl, mutants, report_md, runner
+from refsde_validation.checks import registry, runner
+from refsde_validation.checks import user_impl as impl
+from refsde_validation.evidence import mutants
+from refsde_validation.report import markdown as report_md
 
 # ---------------------------------------------------------------------------------------------------
 # --impl
@@ -96,12 +99,12 @@ def test_impl_candidate_exception_is_an_error_row(backend: Any) -> None:
 # --report / --plots
 # ---------------------------------------------------------------------------------------------------
 def test_report_is_written_with_table_and_failure_details(tmp_path: Any, backend: Any) -> None:
-    checks = [runner.Check("x.good", lambda ctx: runner.Outcome(0.5, 1.0)),
-              runner.Check("x.bad", lambda ctx: runner.Outcome(3.0, 1.0, "deliberately | wrong"))]
+    checks = [registry.Check("x.good", lambda ctx: registry.Outcome(0.5, 1.0)),
+              registry.Check("x.bad", lambda ctx: registry.Outcome(3.0, 1.0, "deliberately | wrong"))]
     args = SimpleNamespace(backend=backend.name, dtype=None, device=None, only=None, seed=3, impl=None,
                            report=str(tmp_path / "R.md"), plots=None)
     out = io.StringIO()
-    from refsde_validation import figures
+    from refsde_validation.report import figures
 
     orig = figures.FIGURES
     figures.FIGURES = []  # figures are tested below; keep this test fast
@@ -119,13 +122,13 @@ def test_report_is_written_with_table_and_failure_details(tmp_path: Any, backend
 
 def test_report_without_matplotlib_says_so(tmp_path: Any, backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    made, note = __import__("refsde_validation.figures", fromlist=["make_figures"]).make_figures(backend, str(tmp_path / "f"), stream=io.StringIO())
+    made, note = __import__("refsde_validation.report.figures", fromlist=["make_figures"]).make_figures(backend, str(tmp_path / "f"), stream=io.StringIO())
     assert made == [] and "matplotlib is not installed" in note
 
 
 def test_figures_are_made(tmp_path: Any, backend: Any) -> None:
     pytest.importorskip("matplotlib")
-    from refsde_validation import figures
+    from refsde_validation.report import figures
 
     made, note = figures.make_figures(backend, str(tmp_path), stream=io.StringIO())
     names = {os.path.basename(p) for _, p in made}
@@ -177,7 +180,7 @@ def test_catalogue_markdown_counts() -> None:
 # ---------------------------------------------------------------------------------------------------
 def test_binomial_sf_against_scipy() -> None:
     stats = pytest.importorskip("scipy.stats")
-    from refsde_validation.false_alarms import binomial_sf
+    from refsde_validation.evidence.false_alarms import binomial_sf
 
     for k, n, p in [(0, 200, 0.05), (1, 200, 1e-6), (10, 200, 0.05), (19, 200, 0.05), (3, 20, 0.05)]:
         assert binomial_sf(k, n, p) == pytest.approx(stats.binom.sf(k - 1, n, p), rel=1e-10, abs=1e-300)
@@ -185,7 +188,7 @@ def test_binomial_sf_against_scipy() -> None:
 
 def test_false_alarm_harness_counts_failures(backend: Any) -> None:
     from refsde.testing import ConformanceError
-    from refsde_validation import false_alarms
+    from refsde_validation.evidence import false_alarms
 
     def flaky(seed: int, alpha: float, be: Any) -> None:
         if seed % 2:

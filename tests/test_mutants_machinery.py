@@ -1,4 +1,4 @@
-"""The machinery mutants (validation/mutants_machinery.py) and the harness that runs the catalogue.
+"""The machinery mutants (validation/evidence/machinery_mutants.py) and the harness that runs the catalogue.
 
 Each new mutant goes through tests/test_impl_cli.py::test_mutant_is_caught_by_its_intended_check (it
 parametrizes over ``mutants.MUTANTS``) and the controls through test_controls_pass_every_check; here:
@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 
 import refsde
-from refsde_validation import impl, mutants, mutants_machinery, runner
+from refsde_validation.checks import registry, runner
+from refsde_validation.checks import user_impl as impl
+from refsde_validation.evidence import machinery_mutants as mutants_machinery
+from refsde_validation.evidence import mutants
 
 MACHINERY_CHECKS = {
     "check_sde_sampler", "check_ode_sampler", "check_corrector", "check_dsm_loss", "check_log_likelihood",
@@ -49,7 +52,7 @@ def test_harness_verdicts_skip_and_error(backend: Any) -> None:
     assert rows["check_marginal"][0] == "SKIP" and rows["check_corrector"][0] == "SKIP"
 
 
-def _impl_rows(obj: Any, backend: Any) -> dict[str, runner.CheckResult]:
+def _impl_rows(obj: Any, backend: Any) -> dict[str, registry.CheckResult]:
     with refsde.use_backend(backend):
         return {r.name: r for r in runner.run_checks(impl.impl_checks(obj), backend, 0)}
 
@@ -79,7 +82,7 @@ def test_impl_row_of_a_correct_corrector_reads_pass(backend: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# dogfood rows (validation/checks_dogfood.py; each row's PASS is tests/test_validation.py::test_check_passes)
+# dogfood rows (validation/checks/dogfood.py; each row's PASS is tests/test_validation.py::test_check_passes)
 # ---------------------------------------------------------------------------------------------------
 def test_dogfood_rows_are_registered() -> None:
     names = {c.name for c in runner.all_checks() if c.family == "dogfood"}
@@ -95,7 +98,7 @@ def test_dogfood_rows_are_registered() -> None:
 
 def test_dogfood_outcome_reads_a_failure_and_a_signed_pass(backend: Any) -> None:
     from refsde.testing import check_corrector
-    from refsde_validation.checks_dogfood import _outcome
+    from refsde_validation.checks.dogfood import _outcome
 
     ref = refsde.VPSDE(beta_min=0.1, beta_max=20.0)
     with refsde.use_backend(backend):

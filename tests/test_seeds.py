@@ -1,6 +1,6 @@
 """The seed documents' code, re-implemented with its errors, judged by refsde.testing's checks.
 
-Every case of :data:`refsde_validation.seed_candidates.CASES` pins a verdict, so a regression in either
+Every case of :data:`refsde_validation.evidence.seed_candidates.CASES` pins a verdict, so a regression in either
 direction fails: correct pieces must pass their check, erroneous ones must raise ConformanceError naming
 the property, and the seed errors no check catches yet are strict xfails (they start failing the day a
 check learns to catch them, and the case must then be moved to "fail").
@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from refsde.testing import ConformanceError
-from refsde_validation.seed_candidates import CASES, SeedCase, find_check, refs
+from refsde_validation.evidence.seed_candidates import CASES, SeedCase, find_check, refs
 
 
 def _params() -> list:

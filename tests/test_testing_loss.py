@@ -19,7 +19,7 @@ import refsde
 from refsde.backends import backend_of
 from refsde.losses import dsm_loss
 from refsde.testing import ConformanceError
-from refsde.testing._student_t import integrate_log_t, t_isf
+from refsde.testing._stats import integrate_log_t, t_isf
 from refsde.testing.check_loss import WEIGHTING_PROPERTY, check_dsm_loss, dsm_moments
 
 EPS = 1e-5

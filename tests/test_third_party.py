@@ -1,6 +1,6 @@
 """Real third-party code judged by refsde.testing: diffusers' score-SDE schedulers and torchsde's sdeint.
 
-The adapters are in :mod:`refsde_validation.third_party` (pinned: diffusers 0.42.1, torchsde 0.2.6).  Each
+The adapters are in :mod:`refsde_validation.evidence.third_party` (pinned: diffusers 0.42.1, torchsde 0.2.6).  Each
 library is imported with ``pytest.importorskip``, so this file skips cleanly where it is not installed;
 the checks run with ``backend="torch"`` whatever ``REFSDE_BACKEND`` is (the libraries are torch-only).
 
@@ -27,7 +27,7 @@ if os.environ.get("REFSDE_BACKEND") == "array_api_strict":
     # the suite already run them, so the strict pass (the slowest) does not repeat them
     pytest.skip("torch-only third-party code, run under the numpy and torch passes", allow_module_level=True)
 
-from refsde_validation import third_party as tp  # noqa: E402  (after the torch skip)
+from refsde_validation.evidence import third_party as tp  # noqa: E402  (after the torch skip)
 
 VP = refsde.VPSDE(beta_min=0.1, beta_max=20.0)
 VE = refsde.VESDE(sigma_min=0.01, sigma_max=50.0, convention="score_sde")  # diffusers' sigma(t) is score_sde's

@@ -20,8 +20,12 @@ from array_api_compat import array_namespace
 
 import refsde
 from refsde.cli import main as cli_main
-from refsde_validation import checks_oracles, checks_sde, em, runner, stats
-from refsde_validation.runner import Check, Context, Outcome, SkipCheck
+from refsde.testing import _stats as stats
+from refsde_validation.checks import euler_maruyama as em
+from refsde_validation.checks import forward_sde as checks_sde
+from refsde_validation.checks import gaussian_oracles as checks_oracles
+from refsde_validation.checks import runner
+from refsde_validation.checks.registry import Check, Context, Outcome, SkipCheck
 
 ALL_CHECKS = runner.all_checks()
 

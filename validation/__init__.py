@@ -1,22 +1,22 @@
 """The refsde validation suite (installed as ``refsde_validation``), run by ``refsde validate``.
 
+Four subpackages (an index of every module, and how each is run: validation/README.md):
+
+* :mod:`.checks` -- the ``refsde validate`` suite and its runner: the forward-SDE checks (family A), the
+  Gaussian / mixture oracle checks (family B), refsde's own pieces through the public
+  :mod:`refsde.testing` checks (dogfood rows), the ``--impl module:object`` rows of a user's
+  implementation, the registry, the results table and ``run_cli``;
+* :mod:`.bench` -- ``refsde validate --bench [--quick]``: refsde against the baselines a user would write
+  (hand-written sampler loops, scipy's solve_ivp, Hutchinson divergence), memory, import time, bandwidth;
+* :mod:`.evidence` -- that the conformance checks catch real errors and raise no false alarms: mutants,
+  re-implementations of the seed documents' code, diffusers / torchsde adapters, the false-alarm study;
+* :mod:`.report` -- ``refsde validate --report / --plots``: the markdown report and its figures.
+
 Every check computes on the selected backend (``--backend`` / ``REFSDE_BACKEND`` / numpy) and reports
-a statistic and a threshold; it passes iff statistic <= threshold.  Modules:
-
-* :mod:`.runner` -- registry, :class:`~.runner.CheckResult`, the results table and ``run_cli``;
-* :mod:`.checks_sde` -- family A, the forward SDEs (VP, sub-VP, VE exact, VE score_sde):
-  float32 precision of sigma_t near 0, the marginal-variance ODE, the log-SNR round trip, agreement
-  with a ScheduleSDE built from the closed forms, and forward simulation against the marginal through
-  the exact law of Euler-Maruyama (statistical test + deterministic order-1 convergence of the gap);
-* :mod:`.checks_oracles` -- family B, the Gaussian / Gaussian-mixture oracles of ``refsde.gaussian``:
-  independent marginal densities, score / Hessian / divergence against finite differences and
-  autodiff, the Fokker-Planck equation, one-component mixtures, the exact probability-flow map, and
-  mixture samples against their exact laws;
-* :mod:`.em` -- Euler-Maruyama simulation, its exact law and the sample tests;
-* :mod:`.fd` -- fourth-order finite-difference stencils;
-* :mod:`.stats` -- normal and chi-square distribution functions and quantiles without scipy, and the
-  sample-size formulas of the statistical checks.
-
-Statistical checks have a family-wise false-alarm rate alpha = 1e-6 each (Bonferroni over their
-sub-tests) and fixed seeds (``--seed``); their sample sizes are derived in their docstrings.
+a statistic and a threshold; it passes iff statistic <= threshold.  Statistical checks have a
+family-wise false-alarm rate alpha = 1e-6 each (Bonferroni over their sub-tests) and fixed seeds
+(``--seed``); their sample sizes are derived in their docstrings.  The statistics (normal and
+chi-square distribution functions and quantiles without scipy, the sample-size formulas) are the
+library's, :mod:`refsde.testing._stats`.  The library never imports this package; within it, no module
+import (lazy ones included) closes a circle (tests/test_validation_layout.py).
 """

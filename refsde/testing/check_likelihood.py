@@ -45,8 +45,7 @@ import numpy as np
 from ..backends import Backend, get_backend
 from ..gaussian import Gaussian
 from ._inputs import dtype_name, from_numpy, host, require_shape, resolve_dtype, to_reference
-from ._stats import norm_isf
-from ._student_t import t_isf
+from ._stats import norm_isf, t_isf
 from .errors import ConformanceError
 from .report import CheckReport
 

@@ -85,8 +85,7 @@ from array_api_compat import array_namespace
 from ..backends import Backend, get_backend
 from ..gaussian import Gaussian
 from ._inputs import dtype_name, from_numpy, host, resolve_dtype, to_reference
-from ._stats import norm_isf
-from ._student_t import integrate_log_t, t_isf
+from ._stats import integrate_log_t, norm_isf, t_isf
 from .errors import ConformanceError
 from .report import CheckReport
 

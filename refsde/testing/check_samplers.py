@@ -23,9 +23,8 @@ import numpy as np
 
 from . import _laws
 from ._inputs import dtype_name
-from ._moments import detectable_std_error, moment_tests, sample_size
 from ._sampler_setup import Ctx, check_common, check_probabilities, input_seed  # noqa: F401 (input_seed re-exported)
-from ._stats import norm_isf, z_two_sided
+from ._stats import detectable_std_error, moment_tests, norm_isf, sample_size, z_two_sided
 from .errors import ConformanceError
 from .report import CheckReport
 
@@ -73,7 +72,7 @@ def check_sde_sampler(
       direction (variance +6% at n_steps = 1000) and are meant to be checked with ``method=``.
 
     Tests (Bonferroni, total false-alarm probability <= ``alpha`` over x_T and the candidate's noise): per
-    coordinate a two-sided variance test against the band and a mean test (:mod:`refsde.testing._moments`),
+    coordinate a two-sided variance test against the band and a mean test (:mod:`refsde.testing._stats`),
     each at alpha / (2 d).  ``n`` (samples) defaults to the size that detects a relative std error
     ``rel_std_error`` beyond the band in one coordinate with probability ``power``: 3% with a method (about
     33k samples), 4% without (about 23k on VP at 1000 steps; the band is then 2 x EM's error, 0.7%).

@@ -1,4 +1,4 @@
-"""Benchmark 1: refsde's fixed-step samplers against hand-written loops (:mod:`.bench_loops`).
+"""Benchmark 1: refsde's fixed-step samplers against hand-written loops (:mod:`.hand_loops`).
 
 Work: the reverse VP-SDE (beta_min = 0.1, beta_max = 20, T = 1, eps = 1e-3) from a prior draw x_T, with
 
@@ -29,12 +29,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-from . import bench_loops as loops
-from .bench_timing import Comparison, compare
+from . import hand_loops as loops
+from .problems import SEED, DiagonalGaussianScore, gaussian_score, linear_score, vp_sde
+from .timing import Comparison, compare
 
 SNR = 0.16
 EPS = 1e-3
-SEED = 1234
 TARGET_RATIO = 1.05
 
 
@@ -53,24 +53,6 @@ class SamplerRow:
         return TARGET_RATIO
 
 
-def linear_score(x: Any, t: Any) -> Any:
-    """s(x, t) = -x / 2: a cheap stand-in score (one elementwise pass)."""
-    return -0.5 * x
-
-
-def gaussian_score(backend: Any, d: int) -> Any:
-    """The exact score of N(0, diag(linspace(0.5, 2, d))) data under the benchmark's VP-SDE."""
-    import refsde
-    from refsde.gaussian import Gaussian
-
-    xp = backend.xp
-    dtype = backend.default_dtype
-    mean = xp.zeros((d,), dtype=dtype, device=backend.device)
-    diag = xp.linspace(0.5, 2.0, d, dtype=dtype, device=backend.device)
-    cov = xp.eye(d, dtype=dtype, device=backend.device) * diag
-    return Gaussian(mean, cov).score_fn(vp_sde())
-
-
 FULL_COVARIANCE_MAX_D = 1024
 
 
@@ -80,15 +62,7 @@ def scores_for(backend: Any, sde: Any, d: int) -> dict[str, Any]:
     would take minutes per run at image sizes)."""
     if d <= FULL_COVARIANCE_MAX_D:
         return {"linear": linear_score, "gaussian": gaussian_score(backend, d)}
-    from .bench_likelihood import DiagonalGaussianScore
-
     return {"linear": linear_score, "diagonal": DiagonalGaussianScore(backend, sde, d)}
-
-
-def vp_sde() -> Any:
-    import refsde
-
-    return refsde.VPSDE(beta_min=0.1, beta_max=20.0)
 
 
 def _block(backend: Any) -> Callable[[Any], Any]:

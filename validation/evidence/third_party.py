@@ -40,8 +40,7 @@ import numpy as np
 from refsde import get_backend
 from refsde.testing import ConformanceError
 from refsde.testing.report import CheckReport
-from refsde.testing._moments import detectable_std_error, moment_tests, sample_size
-from refsde.testing._stats import norm_isf, z_two_sided
+from refsde.testing._stats import detectable_std_error, moment_tests, norm_isf, sample_size, z_two_sided
 
 Array = Any
 ScoreFn = Callable[[Array, Array], Array]
@@ -319,7 +318,7 @@ def check_simulated_marginal(
     """Check a forward-SDE simulator ``simulate_fn(x0, ts) -> (len(ts), n, d)`` against q(x_t | x0).
 
     The simulator starts n copies of the point ``x0`` at t = 0 (``ts[0] = 0``) and returns the samples at
-    ``times``.  For every time t and coordinate j the n samples y_j are tested (refsde.testing._moments)
+    ``times``.  For every time t and coordinate j the n samples y_j are tested (refsde.testing._stats)
     against N(M_j, V): a two-sided chi-square (Wilson-Hilferty) variance test against the band
     [V (1 - a), V (1 + a)] and a mean test with allowance b, each at level alpha / (2 d len(times))
     (Bonferroni: family-wise false-alarm rate <= ``alpha``).  Target:
@@ -439,7 +438,7 @@ def _cases() -> list[tuple[str, str, str, str, Callable[[], Any]]]:
 
 
 def main() -> None:
-    """Print the Markdown table of the third-party verdicts (``python -m refsde_validation.third_party``)."""
+    """Print the Markdown table of the third-party verdicts (``python -m refsde_validation.evidence.third_party``)."""
     from .seed_candidates import _excerpt
 
     print("| id | piece | check | expected | verdict | message excerpt |")

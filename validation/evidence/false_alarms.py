@@ -1,6 +1,6 @@
 """False-alarm rates of the statistical conformance checks, measured on correct candidates.
 
-``python -m refsde_validation.false_alarms [--seeds 200] [--alphas 0.05,1e-6] [--backend B] [--markdown]``
+``python -m refsde_validation.evidence.false_alarms [--seeds 200] [--alphas 0.05,1e-6] [--backend B] [--markdown]``
 
 Every stochastic check of :mod:`refsde.testing` is run on refsde's own (correct) implementation over
 ``--seeds`` independent seeds (the check's seed *and* the candidate's own randomness change together)
@@ -193,7 +193,8 @@ def format_markdown(rows: list[FalseAlarmRow]) -> str:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m refsde_validation.false_alarms", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m refsde_validation.evidence.false_alarms",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=200)
     p.add_argument("--alphas", default="0.05,1e-6")
     p.add_argument("--backend", default=None)

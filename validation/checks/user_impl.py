@@ -33,7 +33,7 @@ import os
 import sys
 from typing import Any, Callable
 
-from .runner import Check, Context, Outcome, SkipCheck
+from .registry import Check, Context, Outcome, SkipCheck
 
 __all__ = ["IMPL_ATTRIBUTES", "impl_checks", "load_impl", "outcome_of"]
 

@@ -12,7 +12,7 @@ reads two arrays and writes one, 3N; an array-with-scalar operation reads one an
 * sqrt(g^2 h) z: 2N;  mean + (..): 3N;  drawing z: N (written once);  total 20N (the NaN watch's one
   reduction every 16 steps, N / 16, is not charged).
 
-The hand-written loop (bench_loops.euler_maruyama_loop) issues the same operations, so both sides are
+The hand-written loop (hand_loops.euler_maruyama_loop) issues the same operations, so both sides are
 charged 20N per step.  "Issued traffic / time" measures how close the array library gets to streaming
 speed on the operations it runs (target >= 0.7 of the STREAM figure); a single fused kernel would move
 only 3N (read x and z, write x'), which the last fraction column shows: what a hand-fused CUDA kernel
@@ -34,7 +34,7 @@ import dataclasses
 import statistics
 from typing import Any, Callable
 
-from .bench_timing import compare, time_once
+from .timing import compare, time_once
 
 EM_BYTES_PER_ELEMENT_PASS = 20  # issued traffic of one EM step, in units of N (module doc)
 FUSED_BYTES_PER_ELEMENT_PASS = 3  # read x, read z, write x'
@@ -95,7 +95,8 @@ def run_bandwidth_benchmarks(
     """One row per (n, d): the EM step time of refsde and of the hand loop against the STREAM figure."""
     from refsde import make_rng
 
-    from .bench_samplers import _block, linear_score, sampler_pairs, vp_sde
+    from .problems import linear_score, vp_sde
+    from .samplers import _block, sampler_pairs
 
     block = _block(backend)
 
@@ -119,7 +120,7 @@ def run_bandwidth_benchmarks(
 
 
 def bandwidth_table(rows: list[BandwidthRow]) -> list[str]:
-    from .bench_report import _fmt_s, _verdict, table
+    from .tables import _fmt_s, _verdict, table
 
     out = []
     for r in rows:

@@ -9,7 +9,7 @@ Finite-difference steps are relative to the smallest length scale l_t of p_t,
 l_t^2 = alpha_t^2 lambda_min + sigma_t^2 (lambda_min: smallest eigenvalue of the data covariances),
 h = 1e-3 l_t, so every fourth-order stencil has a truncation error ~1e-12 and a rounding error
 ~eps |log p| / (1e-3)^k relative to the derivative's natural scale l_t^-k (k = 1, 2): well below the
-1e-6 threshold of the FD checks (see validation/fd.py), while errors in the formulas are O(1).
+1e-6 threshold of the FD checks (see validation/checks/finite_differences.py), while errors in the formulas are O(1).
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from . import em, fd, stats
-from .checks_sde import ALPHA, MU, POWER, SDE_CASES, SIGMA, _dev, start_law
-from .runner import Context, Outcome, SkipCheck, register
+from refsde.testing import _stats as stats
+
+from . import euler_maruyama as em
+from . import finite_differences as fd
+from .forward_sde import ALPHA, MU, POWER, SDE_CASES, SIGMA, _dev, start_law
+from .registry import Context, Outcome, SkipCheck, register
 
 MIX_WEIGHTS = [0.2, 0.5, 0.3]
 MIX_MEANS = [[-2.0, 0.0, 1.0], [1.0, 1.0, -1.0], [0.5, -2.0, 0.0]]
@@ -408,9 +411,9 @@ def mixture_samples(ctx: Context, sde: Any, n: int | None = None) -> Outcome:
         (components N(alpha_t m_k, alpha_t^2 C_k + sigma_t^2 I));
     (ii) Euler-Maruyama paths (K = 32 steps, ``sde.sde``) started from ``gm.marginal(sde, 0).sample(n)``
         against the exact law of the EM recursion from that start (each component propagated as in
-        validation/em.py: N(a_k alpha_0 m_k, a_k^2 S_k(0) + v_k I)) -- a null hypothesis that is exactly
-        true at K = 32, so the EM bias cannot inflate the false-alarm rate; the bias itself is checked
-        by ``oracle.mixture_em_gap_order``.
+        validation/checks/euler_maruyama.py: N(a_k alpha_0 m_k, a_k^2 S_k(0) + v_k I)) -- a null hypothesis
+        that is exactly true at K = 32, so the EM bias cannot inflate the false-alarm rate; the bias itself
+        is checked by ``oracle.mixture_em_gap_order``.
     Sub-tests per sample and time, after whitening by the law's overall mean and covariance, along the
     6 directions e_j, (e_j + e_k)/sqrt 2: CLT z-tests of the mean and of the second moment (variance of
     y^2 from the exact fourth moment of the mixture), and a Kolmogorov-Smirnov test against the exact
@@ -449,7 +452,7 @@ def mixture_em_gap_order(ctx: Context, sde: Any) -> Outcome:
     """As sde.em_gap_order, for the mixture data: the exact EM law's overall mean and covariance
     converge at order 1 in dt to the closed-form alpha_t mean, alpha_t^2 Cov + sigma_t^2 I of the
     mixture.  statistic: max |order - 1|; threshold 0.1.  (Does not use refsde.gaussian.)"""
-    from .checks_sde import em_gap_order
+    from .forward_sde import em_gap_order
 
     return em_gap_order(ctx, sde, law=data_law(ctx, "mixture"))
 

@@ -1,10 +1,10 @@
 """Where a fixed-step sampler's time goes relative to the hand-written loop: RK4 on the PF ODE, taken apart.
 
-``python -m refsde_validation.bench_rk4_anatomy [--backend torch] [--n 32] [--d 3072] [--steps 100] [--processes 5]``
-(``python -m validation.bench_rk4_anatomy`` from the source tree).
+``python -m refsde_validation.bench.rk4_anatomy [--backend torch] [--n 32] [--d 3072] [--steps 100] [--processes 5]``
+(``python -m validation.bench.rk4_anatomy`` from the source tree).
 
-Benchmark 1 (:mod:`.bench_samplers`) compares ``sample_ode(method="rk4")`` with the hand loop
-:func:`.bench_loops.rk4_loop`.  Both issue the same array operations (checked with torch's profiler: 360
+Benchmark 1 (:mod:`.samplers`) compares ``sample_ode(method="rk4")`` with the hand loop
+:func:`.hand_loops.rk4_loop`.  Both issue the same array operations (checked with torch's profiler: 360
 mul, 160 sub, 60 add per 20 steps at (32, 3072)), so a ratio above 1 is Python work or where the arrays
 land in memory.  This probe times, interleaved in one process against the hand loop (ratio 1):
 
@@ -41,13 +41,14 @@ def _variants(backend: Any, n: int, d: int, n_steps: int) -> dict[str, Callable[
     from refsde.sampling.grid import grid_points, time_scalars
     from refsde.sampling.ode_steps import rk4, stage_times
 
-    from . import bench_loops
-    from .bench_samplers import EPS, linear_score, vp_sde
+    from . import hand_loops
+    from .problems import linear_score, vp_sde
+    from .samplers import EPS
 
     sde = vp_sde()
     x_T = backend.xp.astype(sde.prior_sample((n, d), 0, backend=backend), backend.default_dtype)
-    namespace = dict(vars(bench_loops))
-    exec(inspect.getsource(bench_loops.rk4_loop), namespace)  # noqa: S102 - a second code object, same source
+    namespace = dict(vars(hand_loops))
+    exec(inspect.getsource(hand_loops.rk4_loop), namespace)  # noqa: S102 - a second code object, same source
     rk4_copy = namespace["rk4_loop"]
     times = grid_points(sde.T, n_steps, EPS)
     stages = [t for k in range(n_steps) for t in stage_times("rk4", times[k], times[k] - times[k + 1])]
@@ -67,7 +68,7 @@ def _variants(backend: Any, n: int, d: int, n_steps: int) -> dict[str, Callable[
         return x
 
     return {
-        "loop": lambda: bench_loops.rk4_loop(linear_score, sde, x_T, n_steps, EPS),
+        "loop": lambda: hand_loops.rk4_loop(linear_score, sde, x_T, n_steps, EPS),
         "copy": lambda: rk4_copy(linear_score, sde, x_T, n_steps, EPS),
         "steps": lambda: through_steps(linear_score, False),
         "watch": lambda: through_steps(linear_score, True),
@@ -80,9 +81,9 @@ def one_process(backend_name: str, n: int, d: int, n_steps: int, repeats: int) -
     """Median time of every variant over ``repeats`` interleaved rounds, divided by the hand loop's."""
     from refsde.backends import get_backend
 
-    from .bench import DTYPES
-    from .bench_samplers import _block
-    from .bench_system import pin_allocator
+    from .run import DTYPES
+    from .samplers import _block
+    from .system import pin_allocator
 
     pin_allocator()
     backend = get_backend(backend_name, dtype=DTYPES.get(backend_name, "float64"))
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(one_process(args.backend, args.n, args.d, args.steps, args.repeats)))
         return 0
-    module = __spec__.name if __spec__ else "validation.bench_rk4_anatomy"
+    module = __spec__.name if __spec__ else "validation.bench.rk4_anatomy"
     command = [sys.executable, "-m", module, "--child", "--backend", args.backend, "--n", str(args.n), "--d",
                str(args.d), "--steps", str(args.steps), "--repeats", str(args.repeats)]
     print(f"RK4 on the PF ODE, {args.backend}, (n, d) = ({args.n}, {args.d}), {args.steps} steps, linear score; "

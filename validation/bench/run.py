@@ -6,12 +6,13 @@ benchmarks ``REFSDE_BACKEND`` if set, else NumPy (float64) and torch CPU (float3
 backend's results go to ``DIR/BENCH.md`` (default ``backends/<name>/BENCH.md`` of the source tree) with a
 plot ``bench_ratios.png`` next to it when matplotlib is installed.
 
-Sections (each its own module): 1. samplers vs hand-written loops (:mod:`.bench_samplers`); 2. ODE
-log-likelihood vs scipy's solve_ivp (:mod:`.bench_likelihood`); 3. exact vs Hutchinson divergence
-(:mod:`.bench_divergence`); 4. peak memory vs step count (:mod:`.bench_memory`); 5. ``import refsde``
-time and the validation suite's wall time (:mod:`.bench_system`).  Timings are interleaved A/B repeats
-(:mod:`.bench_timing`), with glibc malloc's trim / mmap thresholds fixed for the process
-(:func:`.bench_system.pin_allocator`: otherwise allocator page-fault churn moved ratios by +-10-25 %).
+Sections (each its own module): 1. samplers vs hand-written loops (:mod:`.samplers`); 2. ODE
+log-likelihood vs scipy's solve_ivp (:mod:`.likelihood`); 3. exact vs Hutchinson divergence
+(:mod:`.divergence`); 4. peak memory vs step count (:mod:`.memory`); 5. ``import refsde``
+time and the validation suite's wall time (:mod:`.system`); 6. memory throughput of the sampler step
+(:mod:`.bandwidth`).  The work they time is in :mod:`.problems`.  Timings are interleaved A/B repeats
+(:mod:`.timing`), with glibc malloc's trim / mmap thresholds fixed for the process
+(:func:`.system.pin_allocator`: otherwise allocator page-fault churn moved ratios by +-10-25 %).
 A section that cannot run (e.g. ``refsde.likelihood`` not there yet) is reported
 as skipped with its reason; an exception in a section is reported and makes the exit code 1.
 No timing is asserted anywhere: targets are reported as met / missed.
@@ -58,7 +59,7 @@ class BenchConfig:
     sampler_issue_sizes: tuple[tuple[int, int], ...] = ()
     sampler_issue_steps: int = 1000
     sampler_issue_repeats: int = 3
-    # EM step throughput against STREAM (bench_bandwidth): (n, d) on a CPU and on an accelerator
+    # EM step throughput against STREAM (bench/bandwidth.py): (n, d) on a CPU and on an accelerator
     bandwidth_sizes: tuple[tuple[int, int], ...] = ((32_768, 256),)
     bandwidth_sizes_accelerator: tuple[tuple[int, int], ...] = ((262_144, 256),)
     bandwidth_repeats: int = 3
@@ -90,14 +91,14 @@ def default_backends(backend: str | None) -> list[str]:
 
 def default_out_dir(name: str) -> str:
     """backends/<name> of the source tree (editable install), else of the working directory."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # validation/bench/run.py
     base = root if os.path.isdir(os.path.join(root, "backends")) else os.getcwd()
     return os.path.join(base, "backends", name)
 
 
 def _section(title: str, body: Callable[[], list[str]], lines: list[str], log: Callable[[str], None]) -> bool:
     """Append a section; returns False if it raised (reported in the file), True otherwise."""
-    from .bench_likelihood import BenchSkipped
+    from .likelihood import BenchSkipped
 
     log(f"[{title}]")
     lines += ["", f"## {title}", ""]
@@ -123,16 +124,16 @@ def bench_backend(
     """Run every section on backend ``name``; write ``out_dir/BENCH.md``; return (its text, all ok).
 
     ``allocator`` describes the malloc settings (``run_bench`` pins them with
-    :func:`.bench_system.pin_allocator` before the first backend; a direct call leaves the process alone)."""
+    :func:`.system.pin_allocator` before the first backend; a direct call leaves the process alone)."""
     import refsde
 
-    from . import bench_bandwidth as bw
-    from . import bench_divergence as div
-    from . import bench_likelihood as lik
-    from . import bench_memory as mem
-    from . import bench_report as rep
-    from . import bench_samplers as smp
-    from . import bench_system as sysb
+    from . import bandwidth as bw
+    from . import divergence as div
+    from . import likelihood as lik
+    from . import memory as mem
+    from . import samplers as smp
+    from . import system as sysb
+    from . import tables as rep
 
     allocator = allocator or "allocator: process defaults (not pinned)"
     dtype = DTYPES.get(name)
@@ -235,7 +236,7 @@ def bench_backend(
 
 def run_bench(backend: str | None, quick: bool, out_dir: str | None) -> int:
     """Entry point of ``refsde validate --bench``: 0 iff every section ran (targets are not pass/fail)."""
-    from .bench_system import pin_allocator
+    from .system import pin_allocator
 
     config = QUICK if quick else FULL
     names = default_backends(backend)

@@ -1,4 +1,4 @@
-"""Shared by the mutant catalogues (:mod:`refsde_validation.mutants`, :mod:`refsde_validation.mutants_machinery`):
+"""Shared by the mutant catalogues (:mod:`.mutants`, :mod:`.machinery_mutants`):
 the :class:`Mutant` record, the SDE parameters of every candidate and the reference SDEs they implement."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Every candidate here is a small loop written for this catalogue from the paper (
 arrays are the caller's (array-api-compat namespace, dtype and device of x); random draws come from the
 active refsde backend's RNG, re-seeded on every call (a counter), so repeated calls are independent.
 
-Loaded by :mod:`refsde_validation.mutants`, which adds these to ``MUTANTS`` and ``CONTROLS``.
+Loaded by :mod:`refsde_validation.evidence.mutants`, which adds these to ``MUTANTS`` and ``CONTROLS``.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ import math
 import statistics
 from typing import Any, Callable
 
-from .bench_samplers import SEED, gaussian_score
-from .bench_timing import time_once
+from .problems import SEED, gaussian_score
+from .timing import time_once
 
 T_EVAL = 0.5
 PROBES = (1, 10)
@@ -132,7 +132,7 @@ def run_end_to_end(
 
     from refsde import make_rng
 
-    from .bench_likelihood import EPS, TOL, import_log_likelihood
+    from .likelihood import EPS, TOL, import_log_likelihood
 
     log_likelihood = import_log_likelihood()
     rows: list[EndToEndRow] = []

@@ -1,6 +1,6 @@
 """The seed documents' findings: every seed piece that maps to a :mod:`refsde.testing` check, the check that
-judges it, and the verdict expected.  ``python -m refsde_validation.seed_candidates`` runs them all and
-prints a Markdown table (seed file, object, error, check, verdict, message excerpt).
+judges it, and the verdict expected.  ``python -m refsde_validation.evidence.seed_candidates`` runs them
+all and prints a Markdown table (seed file, object, error, check, verdict, message excerpt).
 
 Seeds (../shared/seeds/): 000 "SDE Fundamentals", 001 "Diffusion as SDEs" (chapter 15), 002 "The SDE View
 of Diffusion Models" (prose only), 003 an index README (no code, nothing to check), 004 "Score-Based

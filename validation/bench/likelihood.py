@@ -29,54 +29,13 @@ import math
 import statistics
 from typing import Any, Callable, Sequence
 
-from array_api_compat import device as device_of
-
-from .bench_samplers import SEED, gaussian_score, vp_sde
-from .bench_timing import Comparison, compare, time_once
+from .problems import SEED, DiagonalGaussianScore, gaussian_score, vp_sde
+from .timing import Comparison, compare, time_once
 
 EPS = 1e-5
 TOL = 1e-5
 NFE_TARGET = "<= scipy"
 TIME_TARGET = 0.5
-
-
-class DiagonalGaussianScore:
-    """Exact score, divergence and log-density of p_t for data N(0, diag(c)) under ``sde``, elementwise.
-
-    x_t ~ N(0, diag(v_t)) with v_t = alpha_t^2 c + sigma_t^2 (the marginal of a linear SDE), so
-    s(x, t) = -x / v_t, div s = -sum_j 1 / v_t,j and log p_t(x) = -sum_j (x_j^2 / v_t,j + log(2 pi v_t,j)) / 2.
-    """
-
-    def __init__(self, backend: Any, sde: Any, d: int) -> None:
-        xp = backend.xp
-        self.sde = sde
-        self._xp = xp
-        self._c = xp.linspace(0.5, 2.0, d, dtype=backend.default_dtype, device=backend.device)
-        self._last: tuple[Any, Any] | None = None
-
-    def _var(self, t: Any) -> Any:
-        if self._last is not None and self._last[0] is t:  # score then divergence at the same t (both sides)
-            return self._last[1]
-        t_arr = t
-        if isinstance(t, (int, float)):
-            t_arr = self._xp.asarray(float(t), dtype=self._c.dtype, device=device_of(self._c))
-        alpha, sigma = self.sde.marginal_coefficients(t_arr)
-        v = alpha * alpha * self._c + sigma * sigma  # v_t = alpha_t^2 c + sigma_t^2
-        self._last = (t, v)
-        return v
-
-    def __call__(self, x: Any, t: Any) -> Any:
-        return -x / self._var(t)  # grad log N(x; 0, diag(v_t))
-
-    def divergence(self, x: Any, t: Any) -> Any:
-        xp = self._xp
-        div = -xp.sum(1.0 / self._var(t))  # trace of the Hessian -diag(1 / v_t)
-        return xp.zeros((x.shape[0],), dtype=x.dtype, device=device_of(self._c)) + div
-
-    def log_prob(self, x: Any, t: Any) -> Any:
-        xp = self._xp
-        v = self._var(t)
-        return -0.5 * xp.sum(x * x / v + xp.log(2.0 * math.pi * v), axis=1)
 
 
 class BenchSkipped(Exception):

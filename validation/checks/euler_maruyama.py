@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from . import stats
+from refsde.testing import _stats as stats
 
 Array = Any
 

@@ -20,9 +20,9 @@ import itertools
 import zlib
 from typing import Any, Callable
 
-from .checks_sde import SDE_CASES
-from .impl import outcome_of
-from .runner import Context, Outcome, register
+from .forward_sde import SDE_CASES
+from .registry import Context, Outcome, register
+from .user_impl import outcome_of
 
 __all__ = ["DOGFOOD_ROWS"]
 

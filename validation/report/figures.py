@@ -24,8 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 import refsde
-
-from .stats import norm_ppf
+from refsde.testing._stats import norm_ppf
 
 __all__ = ["make_figures"]
 
@@ -43,7 +42,7 @@ def _data(backend: Any) -> Any:
 
 
 def _std_figure(plt: Any, backend: Any, path: str, seed: int) -> None:
-    from .em import simulate_em
+    from ..checks.euler_maruyama import simulate_em
 
     sdes = [("VP", refsde.VPSDE()), ("sub-VP", refsde.SubVPSDE()), ("VE (exact)", refsde.VESDE())]
     K, n = 1000, 4000

@@ -8,7 +8,7 @@ Signatures (those of :mod:`refsde.testing.check_samplers`):
 ``score_fn(x, t)`` is the check's exact score; the seeds call their own network ``score_model(x, t)`` in
 its place.  The seeds draw x_T themselves; here it is given.  The seeds' samplers integrate down to t = 0
 (not to the check's eps); that is kept.  The coefficients a sampler uses come from ``sde_fn(x, t) ->
-(drift, diffusion)`` (e.g. the seed's own :func:`refsde_validation.seeds_sde.seed001_vp_sde`).  Noise is
+(drift, diffusion)`` (e.g. the seed's own :func:`refsde_validation.evidence.seeds_sde.seed001_vp_sde`).  Noise is
 drawn from ``backend_of(x).rng(seed)``, so the candidates are reproducible and stay in x's namespace.
 """
 

@@ -15,9 +15,11 @@ import math
 from typing import Any, Callable
 
 import refsde
+from refsde.testing import _stats as stats
 
-from . import em, fd, stats
-from .runner import Context, Outcome, SkipCheck, register
+from . import euler_maruyama as em
+from . import finite_differences as fd
+from .registry import Context, Outcome, SkipCheck, register
 
 #: The SDEs every family-A check runs on: (label, factory).
 SDE_CASES: list[tuple[str, Callable[[], Any]]] = [
@@ -215,7 +217,7 @@ def em_law_samples(ctx: Context, sde: Any, n: int | None = None) -> Outcome:
 
     x_0 ~ N(alpha_0 mu, alpha_0^2 Sigma + sigma_0^2 I) (d = 3) is drawn as mean + z L^T with the backend
     RNG, then K = 32 EM steps with ``sde.sde`` are taken; at k = 8, 16, 32 (t = T/4, T/2, T) the samples
-    are tested against N(a_k m_0, a_k^2 C_0 + v_k I), the exact EM law (see validation/em.py), whose
+    are tested against N(a_k m_0, a_k^2 C_0 + v_k I), the exact EM law (see validation/checks/euler_maruyama.py), whose
     a_k, v_k come from ``drift_coefficient`` / ``diffusion_squared``: one chi-square mean test and six
     exact chi-square variance tests (directions e_j and (e_j + e_k)/sqrt 2) per time, m = 21 sub-tests.
     alpha = 1e-6 for the check (Bonferroni: 1e-6/21 per sub-test).

@@ -1,7 +1,7 @@
 """Mutation testing of :mod:`refsde.testing`: single-bug implementations that the checks must catch.
 
 Each :class:`Mutant` is a user-style implementation (the ``--impl`` attribute layout of
-:mod:`refsde_validation.impl`) written independently of refsde's own code, correct except for one
+:mod:`refsde_validation.checks.user_impl`) written independently of refsde's own code, correct except for one
 bug of the kind people make: a wrong factor, g instead of g^2, a sign, a wrong prior, a float32
 cancellation, ...  ``intended`` names the check that must catch it.  :func:`run_mutants` runs every
 check on every mutant and records which ones fail; a mutant is *caught* when its intended check fails.
@@ -9,12 +9,12 @@ The companion :data:`CONTROLS` are the same implementations without the bug: eve
 them, so a catch is not a check that fails everything.
 
 The SDE / marginal / prior mutants are below; the machinery ones (reverse-SDE and PF-ODE samplers, Langevin
-corrector, DSM loss, log-likelihood) are in :mod:`refsde_validation.mutants_machinery`, loaded into
+corrector, DSM loss, log-likelihood) are in :mod:`refsde_validation.evidence.machinery_mutants`, loaded into
 ``MUTANTS`` and ``CONTROLS`` at import.  A check *catches* a mutant when it raises ConformanceError (the
 checks are called directly with the ``--impl`` attributes and ``check_options``).
 
 All candidates use the caller's array namespace (array-api-compat), so the catalogue runs on every
-backend.  ``python -m refsde_validation.mutants [--backend B] [--markdown]`` prints the table.
+backend.  ``python -m refsde_validation.evidence.mutants [--backend B] [--markdown]`` prints the table.
 """
 
 from __future__ import annotations
@@ -206,13 +206,13 @@ def _run_impl(obj: SimpleNamespace, backend: Any, seed: int) -> dict[str, tuple[
     """{check name: (verdict, message)} for every check of ``obj`` (the ``--impl`` attribute layout).
 
     The refsde.testing checks are called directly with the attributes and ``check_options`` of
-    :mod:`refsde_validation.impl`: FAIL means the check raised ConformanceError, ERROR any other exception,
+    :mod:`refsde_validation.checks.user_impl`: FAIL means the check raised ConformanceError, ERROR any other exception,
     SKIP a missing attribute or check.  The verdict does not go through ``--impl``'s row statistics (which
     turn a report into statistic / threshold and are tested on their own in tests/test_mutants_machinery.py).
     """
     from refsde import testing as rt
 
-    from .impl import IMPL_ATTRIBUTES
+    from ..checks.user_impl import IMPL_ATTRIBUTES
 
     options_all = getattr(obj, "check_options", None) or {}
     out: dict[str, tuple[str, str]] = {}
@@ -277,7 +277,7 @@ def format_markdown(results: list[MutantResult]) -> str:
 
 def _load_catalogues() -> None:
     """The machinery mutants (samplers, corrector, DSM loss, likelihood) and their controls."""
-    from .mutants_machinery import MACHINERY_CONTROLS, MACHINERY_MUTANTS
+    from .machinery_mutants import MACHINERY_CONTROLS, MACHINERY_MUTANTS
 
     extend(MACHINERY_MUTANTS)
     for name, build in MACHINERY_CONTROLS.items():
@@ -292,7 +292,8 @@ _load_catalogues()
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m refsde_validation.mutants", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m refsde_validation.evidence.mutants",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--backend", default=None)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)

@@ -14,7 +14,8 @@ import platform
 import sys
 from typing import Any, Sequence
 
-from .runner import CheckResult, _fmt, summary_line
+from ..checks.registry import CheckResult
+from ..checks.table import _fmt, summary_line
 
 __all__ = ["environment_lines", "markdown_report", "write_outputs"]
 
@@ -61,7 +62,7 @@ def markdown_report(results: Sequence[CheckResult], backend: Any, *, seed: int, 
     lines = ["# refsde validation report", "", *environment_lines(backend), f"- command: `{command}`", "",
              f"**{summary_line(results, seconds, backend)}** (seed {seed})", "",
              "A check passes iff statistic <= threshold; statistical checks have family-wise false-alarm rate "
-             "1e-6 (each check's test and its derivation are in the docstrings of `validation/*.py` and `refsde/testing/*.py`).", "",
+             "1e-6 (each check's test and its derivation are in the docstrings of `validation/*/*.py` and `refsde/testing/*.py`).", "",
              "| check | verdict | statistic | threshold | seconds |", "|---|---|---:|---:|---:|"]
     for r in results:
         lines.append(f"| `{r.name}` | {r.verdict} | {_fmt(r.statistic)} | {_fmt(r.threshold)} | {r.seconds:.2f} |")

@@ -137,5 +137,5 @@ def machine_lines(backend: object, allocator: str = "allocator: not pinned") -> 
         f"- OS: {platform.platform()}; Python {platform.python_version()}",
         f"- Libraries: {libs}",
         f"- OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; backend: {backend}",
-        f"- {allocator} (see `bench_system.pin_allocator`)",
+        f"- {allocator} (see `bench.system.pin_allocator`)",
     ]
