@@ -9,7 +9,7 @@ component of more than one module) fails.
   subdirectory is a package listed in pyproject.toml, and validation/README.md names every module.
 * ``refsde/``: only the imports that run when a module is imported count (module level, class bodies,
   ``if`` / ``try`` blocks, and ``if TYPE_CHECKING:`` blocks, which a type checker follows); imports inside
-  functions are lazy and allowed (an xfail test counts them too, for after the sampling restructure).
+  functions are lazy and allowed (a second test counts them too: refsde has no cycle even then).
   The library never imports the validation suite (the command line, refsde/cli.py, imports it lazily:
   it is the front end of ``refsde validate``).
 
@@ -201,16 +201,13 @@ def test_validation_readme_indexes_every_module() -> None:
 # ---------------------------------------------------------------------------------------------------
 def test_refsde_has_no_import_cycle() -> None:
     graph = _graph(REFSDE, "refsde", lazy=False)
-    assert len(graph) > 50 and graph["refsde.sde.reverse"] >= {"refsde.sde.base"}  # a TYPE_CHECKING edge
+    assert len(graph) > 50 and graph["refsde.sde.base"] >= {"refsde.sde.reverse"}  # a module-level edge is seen
     cycles = _cycles(graph)
     assert not cycles, _describe(graph, cycles)
 
 
-# Counting the lazy imports too, refsde/ has one circle: sde/base imports sde/reverse inside a function
-# (allowed), sde/reverse imports sde/base under TYPE_CHECKING.  Fixed by the sampling restructure; then
-# this test passes and the xfail mark can go.
-@pytest.mark.xfail(strict=False, reason="sde/base -> sde/reverse (lazy) -> sde/base (TYPE_CHECKING): "
-                   "fixed by the sampling restructure")
+# Counting the lazy imports too: the old circle sde/base -> sde/reverse (inside a function) -> sde/base
+# (TYPE_CHECKING) is gone (sde/reverse.py imports nothing from sde/base).
 def test_refsde_has_no_import_cycle_even_through_lazy_imports() -> None:
     graph = _graph(REFSDE, "refsde", lazy=True)
     cycles = _cycles(graph)

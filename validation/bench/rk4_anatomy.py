@@ -34,12 +34,12 @@ VARIANTS = ("loop", "copy", "steps", "watch", "checked", "sample_ode")
 
 
 def _variants(backend: Any, n: int, d: int, n_steps: int) -> dict[str, Callable[[], Any]]:
+    from refsde._arrays import host_array, host_floats, linspace_floats
+    from refsde._checks import CheckedScore
+    from refsde.ode.fixed_step import RK4, rk_step, stage_times
     from refsde.sampling import sample_ode
-    from refsde.sampling._coefficients import DriftTable
-    from refsde.sampling._score import CheckedScore
-    from refsde.sampling._watch import NaNWatch
-    from refsde.sampling.grid import grid_points, time_scalars
-    from refsde.sampling.ode_steps import rk4, stage_times
+    from refsde.sampling._loop import NaNWatch, time_scalars
+    from refsde.sde.reverse import pf_drift
 
     from . import hand_loops
     from .problems import linear_score, vp_sde
@@ -50,19 +50,21 @@ def _variants(backend: Any, n: int, d: int, n_steps: int) -> dict[str, Callable[
     namespace = dict(vars(hand_loops))
     exec(inspect.getsource(hand_loops.rk4_loop), namespace)  # noqa: S102 - a second code object, same source
     rk4_copy = namespace["rk4_loop"]
-    times = grid_points(sde.T, n_steps, EPS)
-    stages = [t for k in range(n_steps) for t in stage_times("rk4", times[k], times[k] - times[k + 1])]
-    table = DriftTable(sde, stages, x_T)
-    f_at, g2_at, make_t = table.f, table.g2, time_scalars(x_T)
+    times = linspace_floats(sde.T, EPS, n_steps)
+    stages = list(dict.fromkeys(t for k in range(n_steps) for t in stage_times(RK4, times[k], times[k + 1] - times[k])))
+    t_arr = host_array(stages, x_T)
+    f_at = dict(zip(stages, host_floats(sde.drift_coefficient(t_arr))))
+    g2_at = dict(zip(stages, host_floats(sde.diffusion_squared(t_arr))))
+    make_t = time_scalars(x_T)
 
     def through_steps(score: Any, watch: bool) -> Any:
-        def drift(x: Any, t: float) -> Any:
-            return f_at[t] * x - (0.5 * g2_at[t]) * score(x, make_t(t))  # as refsde.sampling.ode._fixed_steps
+        def drift(t: float, x: Any) -> Any:
+            return pf_drift(f_at[t], g2_at[t], x, score, make_t(t))  # as refsde.sampling.pf_ode._fixed_steps
 
         nan_watch = NaNWatch(x_T, times) if watch else None
         x = x_T
         for k in range(n_steps):
-            x = rk4(drift, x, times[k], times[k] - times[k + 1])
+            x = rk_step(RK4, drift, times[k], times[k + 1] - times[k], x)
             if nan_watch is not None:
                 nan_watch.after(k, x)
         return x
