@@ -13,7 +13,7 @@ from .parameterization import (
     x0_from_score,
     x0_from_v,
 )
-from .wrappers import score_fn_from_eps, score_fn_from_v, score_fn_from_x0
+from .wrappers import denoiser_from_score, score_fn_from_denoiser, score_fn_from_eps, score_fn_from_v, score_fn_from_x0
 
 __all__ = [
     "WEIGHTINGS",
@@ -22,6 +22,8 @@ __all__ = [
     "eps_from_score",
     "eps_from_v",
     "eps_from_x0",
+    "denoiser_from_score",
+    "score_fn_from_denoiser",
     "score_fn_from_eps",
     "score_fn_from_v",
     "score_fn_from_x0",

@@ -12,7 +12,7 @@
                           :mod:`refsde.ode.fixed_step`) or adaptive RK45
 :mod:`.exponential`       :func:`sample_ddim` (eta = 0: the first-order exponential integrator; eta > 0:
                           stochastic), :func:`sample_dpm_solver` (DPM-Solver-1/2/3),
-                          :func:`sample_dpm_solver_pp_2m`
+                          :func:`sample_dpm_solver_pp_2m`, :func:`sample_dpm_solver_pp_3m`
 :mod:`.edm`               :func:`sample_edm_heun`: EDM's Heun sampler on the rho grid, optional churn
 :mod:`.grids`             :func:`time_grid`, the uniform-in-log-SNR and rho grids, schedule nodes
 ========================  ==============================================================================
@@ -27,7 +27,7 @@ code in x_T's namespace, dtype and device.
 
 from ._loop import SampleInfo
 from .edm import sample_edm_heun
-from .exponential import sample_ddim, sample_dpm_solver, sample_dpm_solver_pp_2m
+from .exponential import sample_ddim, sample_dpm_solver, sample_dpm_solver_pp_2m, sample_dpm_solver_pp_3m
 from .grids import time_grid
 from .pc import langevin_corrector, sample_pc
 from .pf_ode import sample_ode
@@ -39,6 +39,7 @@ __all__ = [
     "sample_ddim",
     "sample_dpm_solver",
     "sample_dpm_solver_pp_2m",
+    "sample_dpm_solver_pp_3m",
     "sample_edm_heun",
     "sample_ode",
     "sample_pc",

@@ -1,5 +1,5 @@
-"""Exponential integrators of the probability-flow ODE on log-SNR time: DDIM, DPM-Solver-1/2/3 and
-DPM-Solver++(2M), for any refsde SDE (written with alpha_t, sigma_t and lambda_t).
+"""Exponential integrators of the probability-flow ODE on log-SNR time: DDIM, DPM-Solver-1/2/3,
+DPM-Solver++(2M) and (3M), for any refsde SDE (written with alpha_t, sigma_t and lambda_t).
 
 Notation (Lu et al. 2022): lambda = log(alpha / sigma) is the *half* log-SNR, h = lambda_s - lambda_t > 0
 for a step from node t towards less noise at node s; noise prediction eps_hat(x, t) = -sigma_t s(x, t) and
@@ -29,7 +29,9 @@ added on every step, the last one included.
 makes k noise predictions (nfe = k n_steps), intermediate nodes at lambda_t + r h with r1 = 1/2 for k = 2
 (Alg. 1) and r1 = 1/3, r2 = 2/3 for k = 3 (Alg. 2).  **DPM-Solver++(2M)** (:func:`sample_dpm_solver_pp_2m`):
 multistep with data prediction: the first step is first order, every later step uses the previous
-x0_hat (Alg. 2 of Lu et al. 2022b, no lower-order final step); nfe = n_steps.
+x0_hat (Alg. 2 of Lu et al. 2022b, no lower-order final step); nfe = n_steps.  **DPM-Solver++(3M)**
+(:func:`sample_dpm_solver_pp_3m`): the same with the two previous x0_hat from the third step on; its
+published code halves the quadratic term (order 2), which ``variant="dpm_solver"`` reproduces.
 
 Grids (``grid=``): ``"uniform_logsnr"`` (the DPM-Solvers' default, as in the papers), ``"uniform_t"``
 (DDIM's default, its uniform skip), or any decreasing array of times (:mod:`.grids`).  Stage nodes are
@@ -96,6 +98,15 @@ def phi2(h: float) -> float:
     return (math.expm1(h) - h) / (h * h)
 
 
+def phi3(h: float) -> float:
+    """phi_3(h) = (e^h - 1 - h - h^2 / 2) / h^3 (Taylor series 1/6 + h/24 + ... for |h| < 0.2, where the quotient
+    loses more than 1e-13 to cancellation)."""
+    if abs(h) < 0.2:
+        # phi_3(h) = sum_k h^k / (k + 3)!, k = 0..10 (remainder < 3e-19)
+        return sum(h**k / math.factorial(k + 3) for k in range(11))
+    return (math.expm1(h) - h - 0.5 * h * h) / (h * h * h)
+
+
 def first_order(x: Array, e: Array, t: Node, s: Node) -> Array:
     """x_s = (alpha_s / alpha_t) x_t - sigma_s (e^h - 1) eps_hat (DPM-Solver-1, Lu et al. 2022 eq. 3.7; = DDIM)."""
     h = s.lam - t.lam
@@ -150,6 +161,34 @@ def dpm_solver_pp_2m(x: Array, d0: Array, d_prev: Array, t_prev: Node, t: Node, 
     r = (t.lam - t_prev.lam) / (s.lam - t.lam)  # r_i = h_{i-1} / h_i (Lu et al. 2022b, Alg. 2)
     D = (1.0 + 0.5 / r) * d0 - (0.5 / r) * d_prev  # D_i = (1 + 1/(2 r_i)) x0_{i-1} - 1/(2 r_i) x0_{i-2} (Alg. 2)
     return data_first_order(x, D, t, s)
+
+
+#: The factor on the D2 term of DPM-Solver++(3M): "taylor" integrates the quadratic through the last three data
+#: predictions exactly (third order); "dpm_solver" is the published code's term (dpm-solver, diffusers,
+#: k-diffusion), half of that, which integrates quadratics by half and converges at order 2.
+THIRD_ORDER_VARIANTS = {"taylor": 2.0, "dpm_solver": 1.0}
+
+
+def dpm_solver_pp_3m(x: Array, d0: Array, d1: Array, d2: Array, t_pp: Node, t_prev: Node, t: Node, s: Node,
+                     quadratic: float = 2.0) -> Array:
+    """DPM-Solver++(3M) multistep update from t to s with x0_hat at t (d0) and the two previous nodes (d1, d2).
+
+    With h = lambda_s - lambda_t, h_0, h_1 the previous steps and r_j = h_j / h (Lu et al. 2022b's code):
+    D1_0 = (d0 - d1) / r0, D1_1 = (d1 - d2) / r1, D1 = D1_0 + r0 / (r0 + r1) (D1_0 - D1_1) (= h x0' + O(h^3)),
+    D2 = (D1_0 - D1_1) / (r0 + r1) (= h^2 x0'' / 2 + O(h^3)), and the exact integral of
+    e^lambda (x0 + x0' tau + x0'' tau^2 / 2) over the step gives
+    x_s = (sigma_s / sigma_t) x - alpha_s expm1(-h) d0 + alpha_s h phi_2(-h) D1 + alpha_s h phi_3(-h) (2 D2),
+    i.e. ``quadratic = 2``; the published code uses ``quadratic = 1`` (see :data:`THIRD_ORDER_VARIANTS`).
+    """
+    h = s.lam - t.lam
+    r0, r1 = (t.lam - t_prev.lam) / h, (t_prev.lam - t_pp.lam) / h
+    D1_0 = (1.0 / r0) * (d0 - d1)
+    D1_1 = (1.0 / r1) * (d1 - d2)
+    D1 = D1_0 + (r0 / (r0 + r1)) * (D1_0 - D1_1)
+    D2 = (1.0 / (r0 + r1)) * (D1_0 - D1_1)
+    # (e^{-h} - 1 + h) / h = h phi_2(-h) and (e^{-h} - 1 + h - h^2/2) / h^2 = -h phi_3(-h), without cancellation
+    return (data_first_order(x, d0, t, s) + (s.alpha * h * phi2(-h)) * D1
+            + (quadratic * s.alpha * h * phi3(-h)) * D2)
 
 
 # ---- samplers -------------------------------------------------------------------------------------------
@@ -267,6 +306,27 @@ def sample_dpm_solver(
     return x, sample_info(score, nodes, f"dpm_solver(order={order})", x_T)
 
 
+def _multistep_pp(score_fn: Any, sde: Any, x_T: Array, n_steps: Any, eps: Any, grid: Any, order: int,
+                  quadratic: float, progress: bool, name: str) -> tuple[Array, SampleInfo]:
+    """Multistep DPM-Solver++ of ``order`` 2 or 3: first order on the first step, 2M on the second, then ``order``."""
+    nodes, score, watch = start_nodes(score_fn, sde, x_T, n_steps, eps, grid)
+    X = data_prediction(score, x_T)
+    x = x_T
+    history: list[Array] = []  # x0_hat at the previous nodes, most recent first
+    for k in steps(len(nodes) - 1, progress, name):
+        t, s = nodes[k], nodes[k + 1]
+        d = X(x, t)
+        if k == 0:
+            x = data_first_order(x, d, t, s)  # first step: first order (Lu et al. 2022b, Alg. 2)
+        elif k == 1 or order == 2:
+            x = dpm_solver_pp_2m(x, d, history[0], nodes[k - 1], t, s)
+        else:
+            x = dpm_solver_pp_3m(x, d, history[0], history[1], nodes[k - 2], nodes[k - 1], t, s, quadratic)
+        history = [d] + history[: order - 2]
+        watch.after(k, x)
+    return x, sample_info(score, nodes, name, x_T)
+
+
 def sample_dpm_solver_pp_2m(
     score_fn: Callable[[Array, Array], Array],
     sde: Any,
@@ -286,17 +346,35 @@ def sample_dpm_solver_pp_2m(
     Returns:
         (x, info): x like x_T; info.nfe = n_steps; info.grid the n_steps + 1 step times.
     """
-    nodes, score, watch = start_nodes(score_fn, sde, x_T, n_steps, eps, grid)
-    X = data_prediction(score, x_T)
-    x = x_T
-    d_prev = None
-    for k in steps(len(nodes) - 1, progress, "dpm_solver_pp_2m"):
-        t, s = nodes[k], nodes[k + 1]
-        d = X(x, t)
-        if d_prev is None:
-            x = data_first_order(x, d, t, s)  # first step: first order (Lu et al. 2022b, Alg. 2)
-        else:
-            x = dpm_solver_pp_2m(x, d, d_prev, nodes[k - 1], t, s)
-        d_prev = d
-        watch.after(k, x)
-    return x, sample_info(score, nodes, "dpm_solver_pp_2m", x_T)
+    return _multistep_pp(score_fn, sde, x_T, n_steps, eps, grid, 2, 0.0, progress, "dpm_solver_pp_2m")
+
+
+def sample_dpm_solver_pp_3m(
+    score_fn: Callable[[Array, Array], Array],
+    sde: Any,
+    x_T: Array,
+    n_steps: int | None = None,
+    *,
+    eps: float | None = None,
+    grid: Any = "uniform_logsnr",
+    variant: str = "taylor",
+    progress: bool = False,
+) -> tuple[Array, SampleInfo]:
+    """Multistep DPM-Solver++(3M) from T down to eps in ``n_steps`` steps (deterministic).
+
+    The first step is first order and the second 2M (no lower-order final steps).  ``variant``:
+    ``"taylor"`` (default) integrates the quadratic through the last three data predictions exactly, order 3;
+    ``"dpm_solver"`` is the update of the published code (dpm-solver, diffusers, k-diffusion), whose
+    quadratic term is half of that, so it converges at order 2 (:func:`dpm_solver_pp_3m`).
+
+    Args:
+        score_fn, sde, x_T, n_steps, eps, progress: as in :func:`refsde.sampling.sample_ddim`.
+        grid: ``"uniform_logsnr"``, ``"uniform_t"`` or an array of times (as in :func:`sample_ddim`).
+
+    Returns:
+        (x, info): x like x_T; info.nfe = n_steps; info.grid the n_steps + 1 step times.
+    """
+    if variant not in THIRD_ORDER_VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {tuple(THIRD_ORDER_VARIANTS)}")
+    return _multistep_pp(score_fn, sde, x_T, n_steps, eps, grid, 3, THIRD_ORDER_VARIANTS[variant], progress,
+                         f"dpm_solver_pp_3m({variant})")

@@ -2,8 +2,10 @@
 
 from .base import SDE
 from .reverse import ReverseSDE
-from .schedule import ScheduleSDE
+from .schedule import EDMSchedule, ScheduleSDE, TabulatedSchedule
 from .ve import VE_CONVENTIONS, VESDE
 from .vp import SubVPSDE, VPSDE
 
-__all__ = ["SDE", "ReverseSDE", "ScheduleSDE", "SubVPSDE", "VESDE", "VE_CONVENTIONS", "VPSDE"]
+__all__ = [
+    "SDE", "EDMSchedule", "ReverseSDE", "ScheduleSDE", "SubVPSDE", "TabulatedSchedule", "VESDE", "VE_CONVENTIONS", "VPSDE",
+]

@@ -127,6 +127,38 @@ class SDE(abc.ABC):
             raise ValueError(f"log-SNR outside the range of this SDE on [0, {self.T}]")
         return xp.clip(t, 0.0, self.T)
 
+    def t_from_sigma(self, sigma: Any) -> Array:
+        """The time whose EDM noise level sigma_t / alpha_t (Karras et al. 2022, eq. 4 with s = alpha) equals
+        ``sigma`` >= 0: t_lambda(-2 log sigma), so that sigma-space grids (Karras rho grids, k-diffusion,
+        diffusers' sigmas) convert in one call.  sigma = 0 is t = 0 where sigma_0 = 0; values outside
+        [sigma~(0), sigma~(T)] raise ValueError (as :meth:`t_from_log_snr`)."""
+        xp = namespace_of(sigma)
+        if xp is None:
+            from ..backends import get_backend
+
+            backend = get_backend()
+            xp, sigma = backend.xp, backend.asarray(float(sigma))
+        elif not xp.isdtype(sigma.dtype, "real floating"):
+            sigma = xp.astype(sigma, xp.float64)
+        check_finite(xp, sigma, "sigma")
+        if bool(xp.any(sigma < 0)):
+            raise ValueError("sigma must be >= 0 (an EDM noise level sigma_t / alpha_t)")
+        positive = sigma > 0
+        safe = xp.where(positive, sigma, xp.ones_like(sigma))
+        lam = xp.where(positive, -2.0 * xp.log(safe), xp.full_like(sigma, math.inf))  # log-SNR = -2 log sigma~
+        return self.t_from_log_snr(lam)
+
+    def edm_sigma(self, t: Any) -> Array:
+        """The EDM noise level sigma~_t = sigma_t / alpha_t (the std of x_t / alpha_t given x_0), shape of ``t``."""
+        t = self._t(t)
+        return self._sigma(t) / namespace_of(t).exp(self._log_alpha(t))
+
+    def _extended_marginal(self, t: Array) -> tuple[Array, Array]:
+        """(alpha_t, sigma_t) at times t >= 0 that may lie beyond T, where the closed forms extend (VP, sub-VP,
+        VE and EDM-type schedules do); ValueError where they do not (a tabulated schedule).  ``t`` is an array
+        already checked for NaN and t >= 0 by the caller (the conformance checks' exact score)."""
+        return namespace_of(t).exp(self._log_alpha(t)), self._sigma(t)
+
     def diffusion(self, t: Any) -> Array:
         """g(t), shape of ``t``."""
         g2 = self._g2(self._t(t))

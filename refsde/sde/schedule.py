@@ -1,7 +1,10 @@
-"""A linear SDE defined by any schedule (alpha_t, sigma_t), with f and g^2 derived from it."""
+"""A linear SDE defined by any schedule (alpha_t, sigma_t), with f and g^2 derived from it, and the schedules as
+users have them: a discrete alphas_cumprod table (:class:`TabulatedSchedule`) and EDM's sigma space
+(:class:`EDMSchedule`)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from .._arrays import Array, namespace_of
@@ -51,6 +54,20 @@ class ScheduleSDE(SDE):
         self._dalpha_fn, self._dsigma_fn = dalpha, dsigma
         self._prior_std = None if prior_std is None else check_positive("prior_std", prior_std)
         self.name = name
+
+    @classmethod
+    def from_alphas_cumprod(cls, alphas_cumprod: Any, *, times: Any = None, interpolation: str = "log_alpha",
+                            name: str | None = None) -> "TabulatedSchedule":
+        """The VP-type schedule of a discrete ``alphas_cumprod`` table (DDPM, diffusers' ``scheduler.alphas_cumprod``):
+        entry i at ``times[i]`` (default (i + 1) / N), clean data at t = 0, interpolated by ``interpolation``
+        (``"log_alpha"``: DPM-Solver's; ``"sigma"``: diffusers' Euler / Heun).  See :class:`TabulatedSchedule`."""
+        return TabulatedSchedule(alphas_cumprod, times=times, interpolation=interpolation, name=name)
+
+    @classmethod
+    def edm(cls, sigma_max: float = 80.0, name: str | None = None) -> "EDMSchedule":
+        """EDM's / k-diffusion's sigma-space SDE: alpha = 1, sigma_t = t on [0, sigma_max], exact coefficients
+        (f = 0, g^2 = 2 t).  See :class:`EDMSchedule`."""
+        return EDMSchedule(sigma_max=sigma_max, name=name)
 
     def _params(self) -> dict[str, Any]:
         return {"name": self.name, "T": self.T}
@@ -151,3 +168,197 @@ class ScheduleSDE(SDE):
         # library's functions (e.g. torch.sqrt under REFSDE_BACKEND=torch) failed on a NumPy array.
         backend = get_backend()
         return float(self._sigma(backend.asarray(self.T)))
+
+
+# ---- schedules as users have them: a discrete alphas_cumprod table, an EDM sigma-space schedule ------------------
+INTERPOLATIONS = ("log_alpha", "sigma")
+
+
+class _PiecewiseLinear:
+    """v(t) linear between nodes (tau_i, v_i), i = 0..M, tau increasing; ``slope(t)`` the exact derivative of
+    the segment holding t (the right segment at a node, the last one at the end).  Any namespace."""
+
+    def __init__(self, tau: list[float], values: list[float]) -> None:
+        self.tau, self.values = tau, values
+        self.slopes = [(values[i + 1] - values[i]) / (tau[i + 1] - tau[i]) for i in range(len(tau) - 1)]
+
+    def _segment(self, t: Array) -> tuple[Any, Array, Array]:
+        from array_api_compat import device as device_of
+
+        xp = namespace_of(t)
+        flat = xp.reshape(t, (-1,))
+        tau = xp.asarray(self.tau, dtype=t.dtype, device=device_of(t))
+        i = xp.searchsorted(tau, flat, side="right") - 1
+        i = xp.clip(i, 0, len(self.tau) - 2)  # the last segment also holds t = tau_M
+        return xp, i, flat
+
+    def __call__(self, t: Array) -> Array:
+        from array_api_compat import device as device_of
+
+        xp, i, flat = self._segment(t)
+        v = xp.asarray(self.values[:-1], dtype=t.dtype, device=device_of(t))
+        tau = xp.asarray(self.tau[:-1], dtype=t.dtype, device=device_of(t))
+        s = xp.asarray(self.slopes, dtype=t.dtype, device=device_of(t))
+        out = xp.take(v, i) + xp.take(s, i) * (flat - xp.take(tau, i))  # v_i + slope_i (t - tau_i)
+        return xp.reshape(out, tuple(t.shape))
+
+    def slope(self, t: Array) -> Array:
+        from array_api_compat import device as device_of
+
+        xp, i, _ = self._segment(t)
+        s = xp.asarray(self.slopes, dtype=t.dtype, device=device_of(t))
+        return xp.reshape(xp.take(s, i), tuple(t.shape))
+
+
+class TabulatedSchedule(ScheduleSDE):
+    """A VP-type schedule given by a discrete table alpha-bar_i (``alphas_cumprod``, DDPM / diffusers), built by
+    :meth:`ScheduleSDE.from_alphas_cumprod`.
+
+    Entry i of the table sits at time ``times[i]`` (default (i + 1) T / N, T = 1: DPM-Solver's discrete
+    convention, so diffusers' timestep index i is t = (i + 1) / N), and t = 0 is clean data (alpha-bar = 1).
+    Between the nodes the schedule is interpolated, exactly (no finite differences; f and g^2 are the exact
+    derivatives of the interpolant, piecewise):
+
+    * ``"log_alpha"`` (default; DPM-Solver's ``NoiseScheduleVP('discrete')``): log alpha_t = log(alpha-bar)/2
+      piecewise linear in t; sigma_t = sqrt(1 - alpha_t^2); f = d log alpha / dt, g^2 = -2 f.
+    * ``"sigma"`` (diffusers' Euler / Heun schedulers, ``interpolation_type="linear"``): the EDM noise level
+      sigma~_t = sqrt((1 - alpha-bar) / alpha-bar) piecewise linear in t; alpha_t = 1 / sqrt(1 + sigma~^2),
+      sigma_t = sigma~ alpha_t; f = -sigma~ sigma~' / (1 + sigma~^2), g^2 = 2 sigma~ sigma~' / (1 + sigma~^2).
+
+    At the nodes both give the table's values exactly.  The prior is N(0, I); the closed forms end at T (a
+    check's exact score raises for t > T).  :meth:`ddpm_betas` gives the table's own chain
+    beta_i = 1 - alpha-bar_i / alpha-bar_{i-1} (alpha-bar_{-1} = 1), the ``discretize`` chain is
+    Euler-Maruyama (as every ScheduleSDE).
+    """
+
+    def __init__(self, alphas_cumprod: Any, times: Any = None, interpolation: str = "log_alpha",
+                 name: str | None = None) -> None:
+        abar = _host_table(alphas_cumprod, "alphas_cumprod")
+        for i, a in enumerate(abar):
+            if not 0.0 < a <= 1.0:
+                raise ValueError(f"alphas_cumprod[{i}] = {a} must lie in (0, 1]")
+            if i > 0 and not a <= abar[i - 1]:
+                raise ValueError(f"alphas_cumprod must be non-increasing: [{i}] = {a} > [{i - 1}] = {abar[i - 1]}")
+        n = len(abar)
+        if times is None:
+            tau = [(i + 1) / n for i in range(n)]  # t_i = (i + 1) / N (DPM-Solver's discrete times)
+        else:
+            tau = _host_table(times, "times")
+            if len(tau) != n:
+                raise ValueError(f"times must have one entry per table entry ({n}), got {len(tau)}")
+            for i, t in enumerate(tau):
+                if not t > (tau[i - 1] if i else 0.0):
+                    raise ValueError(f"times must be increasing and > 0: times[{i}] = {t}")
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"unknown interpolation {interpolation!r}; choose one of {INTERPOLATIONS}")
+        self.alphas_cumprod = abar
+        self.table_times = tau
+        self.interpolation = interpolation
+        nodes = [0.0] + tau
+        if interpolation == "log_alpha":
+            self._v = _PiecewiseLinear(nodes, [0.0] + [0.5 * math.log(a) for a in abar])  # log alpha_t
+        else:
+            self._v = _PiecewiseLinear(nodes, [0.0] + [math.sqrt((1.0 - a) / a) for a in abar])  # sigma~_t
+        super().__init__(alpha=self._alpha_of, sigma=self._sigma_of, T=tau[-1], prior_std=1.0, N=max(n, 2),
+                         name=name or f"alphas_cumprod[{n}] ({interpolation})")
+
+    def _params(self) -> dict[str, Any]:
+        return {"name": self.name, "T": self.T}
+
+    def _alpha_of(self, t: Array) -> Array:
+        return namespace_of(t).exp(self._log_alpha(t))
+
+    def _sigma_of(self, t: Array) -> Array:
+        return self._sigma(t)
+
+    def _log_alpha(self, t: Array) -> Array:
+        xp = namespace_of(t)
+        if self.interpolation == "log_alpha":
+            return self._v(t)
+        s = self._v(t)
+        return -0.5 * xp.log1p(s * s)  # alpha = 1 / sqrt(1 + sigma~^2)
+
+    def _sigma(self, t: Array) -> Array:
+        xp = namespace_of(t)
+        if self.interpolation == "log_alpha":
+            return xp.sqrt(-xp.expm1(2.0 * self._v(t)))  # sigma^2 = 1 - alpha^2, no cancellation near t = 0
+        s = self._v(t)
+        return s / xp.sqrt(1.0 + s * s)  # sigma = sigma~ alpha
+
+    def _log_sigma(self, t: Array) -> Array:
+        return namespace_of(t).log(self._sigma(t))
+
+    def _drift_coef(self, t: Array) -> Array:
+        if self.interpolation == "log_alpha":
+            return self._v.slope(t)  # f = d log alpha / dt
+        s = self._v(t)
+        return -s * self._v.slope(t) / (1.0 + s * s)  # f = -sigma~ sigma~' / (1 + sigma~^2)
+
+    def _g2(self, t: Array) -> Array:
+        if self.interpolation == "log_alpha":
+            return -2.0 * self._v.slope(t)  # g^2 = d sigma^2/dt - 2 f sigma^2 = -2 f (alpha^2 + sigma^2) = -2 f
+        s = self._v(t)
+        return 2.0 * s * self._v.slope(t) / (1.0 + s * s)  # g^2 = 2 sigma~ sigma~' / (1 + sigma~^2)
+
+    def _extended_marginal(self, t: Array) -> tuple[Array, Array]:
+        xp = namespace_of(t)
+        if bool(xp.any(t > self.T)):
+            raise ValueError(f"the tabulated schedule ends at its last table time T = {self.T}; it does not extend "
+                             f"beyond (got t up to {float(xp.max(t))})")
+        return super()._extended_marginal(t)
+
+    def ddpm_betas(self, N: int | None = None, *, like: Array | None = None) -> Array:
+        """The table's own chain beta_i = 1 - alpha-bar_i / alpha-bar_{i-1}, alpha-bar_{-1} = 1, shape (N,) (N must
+        be None or the table length)."""
+        from .._arrays import host_array
+
+        n = len(self.alphas_cumprod)
+        if N is not None and N != n:
+            raise ValueError(f"the table has {n} levels, not N = {N}")
+        prev = [1.0] + self.alphas_cumprod[:-1]
+        return host_array([-math.expm1(math.log(a) - math.log(p)) for a, p in zip(self.alphas_cumprod, prev)], like)
+
+
+class EDMSchedule(ScheduleSDE):
+    """The sigma-space SDE of Karras et al. (2022) / k-diffusion: alpha_t = 1, sigma_t = t on [0, sigma_max],
+    dx = sqrt(2 t) dw; built by :meth:`ScheduleSDE.edm`.  Exact coefficients: f = 0, g^2 = 2 t (so g^2(0)
+    is exactly 0), t_lambda = exp(-lambda / 2); time *is* the noise level, so a sigma grid is a time grid.
+    The prior is N(0, sigma_max^2 I); the closed forms extend beyond T (EDM's churn raises sigma above
+    sigma_max)."""
+
+    def __init__(self, sigma_max: float = 80.0, name: str | None = None) -> None:
+        sigma_max = check_positive("sigma_max", sigma_max)
+        super().__init__(alpha=lambda t: 1.0 + 0.0 * t, sigma=lambda t: t, T=sigma_max, prior_std=sigma_max,
+                         name=name or f"edm(sigma_max={sigma_max})")
+
+    def _log_alpha(self, t: Array) -> Array:
+        return 0.0 * t
+
+    def _sigma(self, t: Array) -> Array:
+        return t
+
+    def _drift_coef(self, t: Array) -> Array:
+        return 0.0 * t
+
+    def _g2(self, t: Array) -> Array:
+        return 2.0 * t  # d sigma^2 / dt = 2 t
+
+    def _t_from_log_snr(self, lam: Array) -> Array:
+        return namespace_of(lam).exp(-0.5 * lam)  # lambda = -2 log t
+
+
+def _host_table(values: Any, name: str) -> list[float]:
+    """A 1-d table (sequence or array of any namespace) as finite Python floats."""
+    if hasattr(values, "shape") and hasattr(values, "dtype"):
+        if len(values.shape) != 1:
+            raise ValueError(f"{name} must be 1-d, got shape {tuple(values.shape)}")
+        tolist = getattr(values, "tolist", None)
+        out = [float(v) for v in (tolist() if tolist is not None else [values[i] for i in range(values.shape[0])])]
+    else:
+        out = [float(v) for v in values]
+    if not out:
+        raise ValueError(f"{name} must not be empty")
+    for i, v in enumerate(out):
+        if not math.isfinite(v):
+            raise ValueError(f"{name}[{i}] = {v} is not finite")
+    return out
