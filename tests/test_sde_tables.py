@@ -13,7 +13,6 @@ Expectations are written here from the definitions, not from refsde's code:
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

@@ -24,7 +24,6 @@ import ast
 import tomllib
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATION = ROOT / "validation"
