@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _laws
+from ._schemes import node_at
 
 METHODS = ("langevin", "annealed_langevin")
 
@@ -76,7 +76,7 @@ def step_ratio(w: np.ndarray, w2: np.ndarray, v: np.ndarray, m: np.ndarray) -> t
 
 def sigma2_at(ref: Any, t: float) -> float:
     """sigma_t^2 of q(x_t | x_0) of the reference (the annealed rule's sigma_t)."""
-    return float(_laws.schedule(ref, np.array([t]))["sigma2"][0])
+    return node_at(ref, t, need_drift=False).sigma ** 2
 
 
 __all__ = ["METHODS", "chi_mean", "rule_moments", "sigma2_at", "step_ratio"]

@@ -34,28 +34,28 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _corrector_step as _step
-from . import _laws
-from ._inputs import dtype_name, from_numpy, host
+from ._cases import DataCase, dense_case
+from ._schemes import node_at
+from ._setup import SamplerSetup, input_seed
 from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
-from ._sampler_setup import Ctx, check_probabilities, input_seed
 from .errors import ConformanceError
 from .report import CheckReport
 
 GROUP_NAMES = ("v small (lam 0.05)", "v large (lam 1)")
 
 
-def corrector_case() -> _laws.DataCase:
+def corrector_case() -> DataCase:
     """d = 32, eigenvalues alternating 0.05 and 1 (two groups of 16), a fixed random rotation, mean
     linspace(-1, 1, 32)."""
     d = 32
     Q, _ = np.linalg.qr(np.random.default_rng(1234).standard_normal((d, d)))
-    return _laws.DataCase(m=np.linspace(-1.0, 1.0, d), lam=np.where(np.arange(d) % 2 == 0, 0.05, 1.0), Q=Q)
+    return dense_case(np.linspace(-1.0, 1.0, d), np.where(np.arange(d) % 2 == 0, 0.05, 1.0), Q, np.arange(d) % 2)
 
 
 class _Tests:
     """Records statistics and raises ConformanceError for one run of the corrector check."""
 
-    def __init__(self, ctx: Ctx, z_c: float, where: str) -> None:
+    def __init__(self, ctx: SamplerSetup, z_c: float, where: str) -> None:
         self.ctx, self.z_c, self.where = ctx, z_c, where
         self.stats: dict[str, float] = {}
         self.thresholds: dict[str, float] = {}
@@ -179,7 +179,7 @@ def check_corrector(
     mean offset and step-size error.
     """
     name = "check_corrector"
-    check_probabilities(alpha=alpha)
+    ctx = SamplerSetup(name, ref, corrector_case(), backend, dtype, alpha=alpha, seed=seed)
     T = float(ref.T)
     t = 0.1 * T if t is None else float(t)
     if not 0.0 < t <= T:
@@ -197,15 +197,22 @@ def check_corrector(
             raise ValueError(f"method must be None or one of {_step.METHODS}, got {method!r}")
         if not (snr > 0.0 and step_scale > 0.0 and step_rtol > 0.0):  # also rejects NaN
             raise ValueError(f"need snr > 0, step_scale > 0 and step_rtol > 0, got {snr!r}, {step_scale!r}, {step_rtol!r}")
-    ctx = Ctx(name, ref, backend, dtype, corrector_case())
-    case, d = ctx.case, ctx.case.d
-    sc = _laws.schedule(ref, np.array([t]))
-    v = _laws.variances(case, sc["alpha"], sc["sigma2"])[0]
-    mu = sc["alpha"][0] * case.mt
+    case, d = ctx.case, ctx.case.D
+    nd = node_at(ref, t, need_drift=False)
+    v = nd.alpha**2 * case.lam + nd.sigma**2  # p_t's variances in eigen-coordinates
+    mu = nd.alpha * case.mt
     w = np.random.default_rng(input_seed(seed)).standard_normal((n, d))
-    x = from_numpy(ctx.backend, ((mu + np.sqrt(v) * w) @ case.Q.T).astype(ctx.np_dtype), ctx.dtype)
-    w = (host(ctx.backend, x) @ case.Q - mu) / np.sqrt(v)  # the rounded input, standardized
-    y = ctx.output(corrector_fn(ctx.score_fn, x, t), n, "corrector output")
+    x = ctx.to_backend(case.to_data(mu + np.sqrt(v) * w).astype(ctx.np_dtype))
+    w = (case.to_eigen(ctx.host(x)) - mu) / np.sqrt(v)  # the rounded input, standardized
+    try:
+        out = corrector_fn(ctx.score_fn, x, t)
+    except ConformanceError:
+        raise
+    except Exception as exc:
+        raise ConformanceError(name, "corrector call", input=f"t = {t}", expected="an output x' like x",
+                               got=f"{type(exc).__name__}: {exc}", reference=ctx.reference,
+                               note="the candidate raised under this reference") from exc
+    y = ctx.eigen_output(out, n, "corrector output")
     w2 = (y - mu) / np.sqrt(v)
     z_c = z_two_sided(alpha / (2 + d + 2 + 2 + (snr is not None)))
     tests = _Tests(ctx, z_c, f"{n} samples x ~ p_t at t = {t}")
@@ -235,12 +242,11 @@ def check_corrector(
         if detectable["relative step-size error e / e_rule - 1 (power 0.99)"] > 0.2:
             step_note += (" -- with low power: the rule's step is too small at this t to identify e to 20%"
                           " (se(K) ~ sqrt(2 / sum_i e |s_i|^2)); use a larger t or n")
-    return CheckReport(
-        check=name, reference=ctx.reference,
-        properties=("invariance of p_t (variance)", "invariance of p_t (mean)", "drift toward p_t",
-                    "fluctuation-dissipation") + (() if snr is None else ("step size (snr rule)",)),
-        n=n, statistics=tests.stats, thresholds=tests.thresholds, passed=True, alpha=alpha, power=0.99,
-        detectable=detectable, backend=ctx.backend.name, dtype=dtype_name(ctx.backend, ctx.dtype),
+    ctx.power = 0.99
+    return ctx.report(
+        ("invariance of p_t (variance)", "invariance of p_t (mean)", "drift toward p_t", "fluctuation-dissipation")
+        + (() if snr is None else ("step size (snr rule)",)), n, tests.stats, tests.thresholds,
+        detectable=detectable,
         notes=(f"one corrector step at t = {t} from x ~ p_t", step_note,
                "false-alarm rate alpha is over the check's x and the candidate's noise"),
     )

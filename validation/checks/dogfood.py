@@ -2,7 +2,8 @@
 
 The checks a user runs on their implementation are run here on refsde's: the SDE coefficients, marginals
 and priors of VP, sub-VP and VE (exact and score_sde conventions), the samplers (``sample_sde`` with
-each ``method``, ``sample_ode`` euler / heun / rk4 / rk45, DDIM, DPM-Solver-2/3, DPM-Solver++(2M), EDM Heun,
+each ``method``, ``sample_ode`` euler / heun / rk4 / rk45, DDIM, DPM-Solver-2/3, DPM-Solver++(2M) and (3M), EDM
+Heun (each against its scheme's path on its own grid, and the convergence order against the exact flow map),
 ``sample_pc``, ``langevin_corrector`` with the snr step-size test), ``dsm_loss``
 (sigma2 and likelihood weightings) and ``log_likelihood`` (exact and Hutchinson), on the run's backend and default dtype.  A row
 ``dogfood.<piece>[<SDE>]`` passes iff the check returns a report; its statistic / threshold are the
@@ -98,11 +99,26 @@ def ode_sampler(method: str) -> Callable[[Context, Any], Outcome]:
     return run
 
 
-def solver_sampler(name: str, check_method: str | None, **options: Any) -> Callable[[Context, Any], Outcome]:
+def _own_grid(name: str, sde: Any, options: dict[str, Any]) -> Callable[[int], Any]:
+    """n_steps -> the times refsde's sampler ``name`` steps through (its own grid: uniform in log-SNR, EDM's rho
+    grid, ...), read off a run with a zero score on one sample (the grid does not depend on the score)."""
+    from refsde import sampling
+
+    fn = getattr(sampling, name)
+
+    def grid(n: int) -> Any:
+        x = sde.prior_sample((1, 3), rng=0)
+        return fn(lambda y, t: 0.0 * y, sde, x, n, **options)[1].grid
+
+    return grid
+
+
+def solver_sampler(name: str, check_method: str | None, claim: int | None = None,
+                   **options: Any) -> Callable[[Context, Any], Outcome]:
     """A deterministic sampler of refsde.sampling (DDIM, DPM-Solver, EDM Heun, adaptive RK45) through
-    check_ode_sampler: with method=... against that scheme's own path, with None against the exact flow map
-    (allowance 2 x Euler's error at ODE_STEPS; these higher-order solvers are far inside it).  ``options`` go
-    to the sampler."""
+    check_ode_sampler on the sampler's own grid: with ``check_method`` against that scheme's own path (to the
+    rounding budget), with None the order test against the exact flow map (``claim``: the claimed order; 0 for
+    an adaptive solver, which must meet the first-order bound at every rung).  ``options`` go to the sampler."""
 
     def run(ctx: Context, sde: Any) -> Outcome:
         from refsde import sampling
@@ -111,9 +127,13 @@ def solver_sampler(name: str, check_method: str | None, **options: Any) -> Calla
         fn = getattr(sampling, name)
         if name == "sample_ode":  # adaptive: the step count is the solver's, not the check's
             sampler = lambda score_fn, x_T, n: fn(score_fn, sde, x_T, **options)  # noqa: E731
+            grid = None
         else:
             sampler = lambda score_fn, x_T, n: fn(score_fn, sde, x_T, n, **options)  # noqa: E731
-        return _outcome(lambda: check_ode_sampler(lambda *a: sampler(*a)[0], sde, ODE_STEPS, method=check_method, **_kw(ctx)))
+            grid = _own_grid(name, sde, options)
+        steps = ODE_STEPS if check_method is not None else None
+        return _outcome(lambda: check_ode_sampler(lambda *a: sampler(*a)[0], sde, steps, method=check_method,
+                                                  grid=grid, order=claim, **_kw(ctx)))
 
     return run
 
@@ -209,12 +229,16 @@ DOGFOOD_ROWS: list[tuple[str, Callable[[Context, Any], Outcome], tuple[str, ...]
     ("sample_ode.rk4", ode_sampler("rk4"), ("VP",)),
     ("sample_pc.langevin", pc_langevin, ("VP",)),
     ("sample_pc.predictor_only", pc_predictor_only, ("VP", "VE")),
-    ("sample_ode.rk45", solver_sampler("sample_ode", None, method="rk45", rtol=1e-5, atol=1e-5), ("VP", "VE")),
+    ("sample_ode.rk45", solver_sampler("sample_ode", None, 0, method="rk45", rtol=1e-5, atol=1e-5), ("VP", "VE")),
     ("sample_ddim", solver_sampler("sample_ddim", "ddim"), ("VP",)),
-    ("sample_dpm_solver.order2", solver_sampler("sample_dpm_solver", None, order=2), ("VP",)),
-    ("sample_dpm_solver.order3", solver_sampler("sample_dpm_solver", None, order=3), ("VP",)),
-    ("sample_dpm_solver_pp_2m", solver_sampler("sample_dpm_solver_pp_2m", None), ("VP",)),
-    ("sample_edm_heun", solver_sampler("sample_edm_heun", None), ("VP", "VE")),
+    ("sample_dpm_solver.order2", solver_sampler("sample_dpm_solver", "dpm_solver_2", order=2), ("VP",)),
+    ("sample_dpm_solver.order3", solver_sampler("sample_dpm_solver", "dpm_solver_3", order=3), ("VP",)),
+    ("sample_dpm_solver.order3.convergence", solver_sampler("sample_dpm_solver", None, 3, order=3), ("VP",)),
+    ("sample_dpm_solver_pp_2m", solver_sampler("sample_dpm_solver_pp_2m", "dpm_solver_pp_2m"), ("VP",)),
+    ("sample_dpm_solver_pp_2m.convergence", solver_sampler("sample_dpm_solver_pp_2m", None, 2), ("VP",)),
+    ("sample_dpm_solver_pp_3m", solver_sampler("sample_dpm_solver_pp_3m", "dpm_solver_pp_3m"), ("VP",)),
+    ("sample_edm_heun", solver_sampler("sample_edm_heun", "edm_heun"), ("VP", "VE")),
+    ("sample_edm_heun.convergence", solver_sampler("sample_edm_heun", None, 2), ("VP", "VE")),
     ("langevin_corrector", corrector("langevin"), ("VP", "VE")),
     ("langevin_corrector.annealed", corrector("annealed_langevin"), ("VE",)),
     ("dsm_loss.sigma2", dsm("sigma2"), ("VP", "VE")),
