@@ -136,7 +136,7 @@ def test_refsde_passes_its_own_checks(name: str, dtype: str | None) -> None:
     reports = [
         rt.check_coefficients(ref.sde, ref, dtype=dtype),
         rt.check_marginal(ref.marginal, ref, dtype=dtype),
-        rt.check_prior(lambda shape: ref.prior_sample(shape, rng=3, dtype=rt.checks.resolve_dtype(refsde.get_backend(), dtype)),
+        rt.check_prior(lambda shape: ref.prior_sample(shape, rng=3, dtype=rt._inputs.resolve_dtype(refsde.get_backend(), dtype)),
                        ref.prior_logp, ref, dtype=dtype),
     ]
     for report in reports:

@@ -23,7 +23,7 @@ Hypothesis strategies (SDEs, times, Gaussian / mixture data) are in :mod:`refsde
 
 A failing check raises :class:`ConformanceError` (an ``AssertionError``) naming the property, the worst
 input, the expected and observed values and the statistic against its threshold; a passing one
-returns a :class:`CheckReport`.  Tolerances and test design: :mod:`refsde.testing.checks`.
+returns a :class:`CheckReport`.  Tolerances and test design: the docstrings of the check modules (e.g. :mod:`refsde.testing.check_forward_sde`).
 """
 
 from typing import Any
@@ -32,7 +32,7 @@ from .check_corrector import check_corrector
 from .check_likelihood import check_log_likelihood
 from .check_loss import check_dsm_loss
 from .check_samplers import check_ode_sampler, check_sde_sampler
-from .checks import check_coefficients, check_marginal, check_prior, prior_sample_size
+from .check_forward_sde import check_coefficients, check_marginal, check_prior, prior_sample_size
 from .errors import ConformanceError
 from .report import CheckReport
 

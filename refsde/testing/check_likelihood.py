@@ -38,13 +38,15 @@ Detectable: bias > tol + (t_crit + z_power) sd / sqrt(n), reported.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from ..backends import Backend, get_backend
+from .._checks import check_eps, check_integer
 from ..gaussian import Gaussian
-from ._inputs import dtype_name, from_numpy, host, require_shape, resolve_dtype, to_reference
+from ._inputs import host, require_shape, to_reference
+from ._setup import Setup, check_tolerance
 from ._stats import norm_isf, t_isf
 from .errors import ConformanceError
 from .report import CheckReport
@@ -97,51 +99,28 @@ def check_log_likelihood(
     :class:`ConformanceError` naming "log-likelihood" (or "log-likelihood mean (stochastic)").
     """
     name = "check_log_likelihood"
-    eps = float(eps)
-    if not 0.0 < eps < float(ref.T):
-        raise ValueError(f"eps must satisfy 0 < eps < T = {ref.T}, got {eps}")
-    if int(d) < 1:
-        raise ValueError(f"d must be >= 1, got {d}")
-    be: Backend = get_backend(backend)
-    cdtype = resolve_dtype(be, dtype)
-    np_dtype = np.float32 if dtype_name(be, cdtype) == "float32" else np.float64
-    single = np_dtype == np.float32
-    a_tol = (ATOL_FLOAT32 if single else ATOL) if atol is None else float(atol)
-    r_tol = (RTOL_FLOAT32 if single else RTOL) if rtol is None else float(rtol)
-    if n is None:
-        n = 256 if stochastic else 16
-    n = int(n)
-    if n < (50 if stochastic else 1):
-        raise ValueError(f"n must be >= {50 if stochastic else 1}{' in stochastic mode' if stochastic else ''}, got {n}")
-
-    mean, cov, lam, q = likelihood_data(ref, d, seed)
-    rng = np.random.default_rng(seed + 1)
-    x = mean + (rng.standard_normal((n, d)) * np.sqrt(lam)) @ q.T
-    labels = [f"data draw {i}" for i in range(n)]
-    if not stochastic:
-        x = np.concatenate([x, mean[None, :], (mean + 4.0 * math.sqrt(lam[0]) * q[:, 0])[None, :]])
-        labels += ["the data mean", "mean + 4 std along the smallest-variance direction"]
-    x = x.astype(np_dtype).astype(np.float64)
-    m = x.shape[0]
-
-    data64 = Gaussian(mean, cov)
-    y, logdet = data64.flow_map(ref, eps, float(ref.T), x)
-    target = np.asarray(ref.prior_logp(y)) + np.asarray(logdet)  # log pi(Phi(x)) + log|det dPhi/dx|
-    log_p_eps = np.asarray(data64.marginal(ref, eps).log_prob(x))
+    setup = Setup(name, ref, backend, dtype, alpha=alpha, power=power, seed=seed)
+    eps = check_eps(ref, eps)
+    d = check_integer(d, "d")
+    single = setup.np_dtype == np.float32
+    a_tol = check_tolerance("atol", atol, allow_zero=True)
+    r_tol = check_tolerance("rtol", rtol, allow_zero=True)
+    a_tol = (ATOL_FLOAT32 if single else ATOL) if a_tol is None else a_tol
+    r_tol = (RTOL_FLOAT32 if single else RTOL) if r_tol is None else r_tol
+    if a_tol == 0.0 and r_tol == 0.0:
+        raise ValueError("atol and rtol cannot both be 0 (the check would demand exact equality with a float64 target)")
+    n = check_integer((256 if stochastic else 16) if n is None else n, "n", 50 if stochastic else 1)
+    # target: the exact PF-ODE model density of the check's data draws (module docstring)
+    tg = _target(setup, eps, d, n, stochastic)
+    x, labels, target, log_p_eps, lam = tg.x, tg.labels, tg.target, tg.log_p_eps, tg.lam
     mismatch = log_p_eps - target  # = log p_T(Phi(x)) - log pi(Phi(x))
-
-    data = Gaussian(from_numpy(be, mean, cdtype), from_numpy(be, cov, cdtype))
-    out = loglik_fn(data.score_fn(ref), from_numpy(be, x, cdtype))
-    got_arr = to_reference(out, be, check=name, name="log-likelihood")
-    require_shape(got_arr, (m,), check=name, name="log-likelihood")
-    got = host(be, got_arr)
-    reference = repr(ref)
-    err = got - target
+    # run
+    got = _run(setup, loglik_fn, tg)
+    # test and report
     stats: dict[str, float] = {
         "prior mismatch log p_eps - target: max |.| (nats)": float(np.max(np.abs(mismatch))),
         "prior mismatch log p_eps - target: mean (nats)": float(np.mean(mismatch)),
     }
-    thresholds: dict[str, float] = {}
     notes = [
         f"target log pi(Phi_eps->T(x)) + log|det dPhi/dx| with eps = {eps!r}; data eigenvalues "
         f"{np.array2string(lam, precision=3)}",
@@ -152,50 +131,110 @@ def check_log_likelihood(
         return f"{labels[i]}: x = {np.array2string(x[i], precision=6)}"
 
     if stochastic:
-        if not np.all(np.isfinite(got)):
-            i = int(np.argmax(~np.isfinite(got)))
-            raise ConformanceError(name, "log-likelihood values", input=describe(i), expected=repr(float(target[i])), got=repr(float(got[i])), reference=reference)
-        tol = a_tol + r_tol * float(np.mean(np.abs(target)))
-        mean_d, sd = float(np.mean(err)), float(np.std(err, ddof=1))
-        se = sd / math.sqrt(m)
-        t_crit = t_isf(alpha / 2.0, m - 1)
-        excess = max(abs(mean_d) - tol, 0.0)
-        tstat = excess / se if se > 0 else (0.0 if excess == 0 else math.inf)
-        stats["log-likelihood mean: (|mean error| - tol) / se"] = tstat
-        thresholds["log-likelihood mean: (|mean error| - tol) / se"] = t_crit
-        stats["log-likelihood: mean error (nats)"] = mean_d
-        stats["log-likelihood: sd of the error (nats)"] = sd
-        notes.append(f"allowed solver bias tol = {tol:.3g} nats; one-sided t-test on |mean error| - tol, normal approximation")
-        if not tstat <= t_crit:
-            raise ConformanceError(
-                name, "log-likelihood mean (stochastic)", input=f"{m} data draws of dimension {d}",
-                expected=f"mean error within +-{tol:.3g} nats", got=f"mean error {mean_d!r} nats (sd {sd:.3g})",
-                statistic=tstat, threshold=t_crit, statistic_name="(|mean error| - tol) / standard error",
-                reference=reference,
-            )
-        detectable = {"bias of the mean log-likelihood (nats)": tol + (t_crit + norm_isf(1.0 - power)) * se}
-        return CheckReport(
-            check=name, reference=reference, properties=("log-likelihood mean (stochastic)",), n=m, statistics=stats,
-            thresholds=thresholds, passed=True, alpha=alpha, power=power, detectable=detectable, backend=be.name,
-            dtype=dtype_name(be, cdtype), notes=tuple(notes),
-        )
+        return _stochastic_test(setup, got, target, a_tol, r_tol, d, describe, stats, notes)
+    return _deterministic_test(setup, got, target, log_p_eps, mismatch, a_tol, r_tol, describe, stats, notes)
 
+
+@dataclass(frozen=True)
+class _Target:
+    """The check's inputs and the exact target: x (m, d) rounded to the check dtype, their labels, the target
+    log pi(Phi(x)) + log|det dPhi/dx|, log p_eps(x), and the data (mean, cov, eigenvalues)."""
+
+    x: np.ndarray
+    labels: list[str]
+    target: np.ndarray
+    log_p_eps: np.ndarray
+    mean: np.ndarray
+    cov: np.ndarray
+    lam: np.ndarray
+
+
+def _target(setup: Setup, eps: float, d: int, n: int, stochastic: bool) -> _Target:
+    """The data draws (and two hard points in deterministic mode) and their exact target."""
+    ref = setup.ref
+    mean, cov, lam, q = likelihood_data(ref, d, setup.seed)
+    rng = np.random.default_rng(setup.seed + 1)
+    x = mean + (rng.standard_normal((n, d)) * np.sqrt(lam)) @ q.T
+    labels = [f"data draw {i}" for i in range(n)]
+    if not stochastic:
+        x = np.concatenate([x, mean[None, :], (mean + 4.0 * math.sqrt(lam[0]) * q[:, 0])[None, :]])
+        labels += ["the data mean", "mean + 4 std along the smallest-variance direction"]
+    x = x.astype(setup.np_dtype).astype(np.float64)
+    data64 = Gaussian(mean, cov)
+    y, logdet = data64.flow_map(ref, eps, float(ref.T), x)
+    target = np.asarray(ref.prior_logp(y)) + np.asarray(logdet)  # log pi(Phi(x)) + log|det dPhi/dx|
+    log_p_eps = np.asarray(data64.marginal(ref, eps).log_prob(x))
+    return _Target(x, labels, target, log_p_eps, mean, cov, lam)
+
+
+def _run(setup: Setup, loglik_fn: Callable[..., Any], tg: _Target) -> np.ndarray:
+    """The candidate's log-likelihoods (host float64, shape (m,)); its exceptions as a ConformanceError."""
+    x = tg.x
+    data = Gaussian(setup.to_backend(tg.mean), setup.to_backend(tg.cov))
+    try:
+        out = loglik_fn(data.score_fn(setup.ref), setup.to_backend(x))
+    except ConformanceError:
+        raise
+    except Exception as exc:
+        raise ConformanceError(setup.check, "log-likelihood call", input=f"x of shape {x.shape}",
+                               expected="log p of shape (n,)", got=f"{type(exc).__name__}: {exc}",
+                               reference=setup.reference, note="the candidate raised under this reference") from exc
+    got_arr = to_reference(out, setup.backend, check=setup.check, name="log-likelihood")
+    require_shape(got_arr, (x.shape[0],), check=setup.check, name="log-likelihood")
+    return host(setup.backend, got_arr)
+
+
+def _stochastic_test(setup: Setup, got: np.ndarray, target: np.ndarray, a_tol: float, r_tol: float, d: int,
+                     describe: Callable[[int], str], stats: dict[str, float], notes: list[str]) -> CheckReport:
+    """One-sided t-test of |mean error| - tol (an unbiased estimator, e.g. Hutchinson's; module docstring)."""
+    name, m = setup.check, got.shape[0]
+    if not np.all(np.isfinite(got)):
+        i = int(np.argmax(~np.isfinite(got)))
+        raise ConformanceError(name, "log-likelihood values", input=describe(i), expected=repr(float(target[i])),
+                               got=repr(float(got[i])), reference=setup.reference)
+    err = got - target
+    tol = a_tol + r_tol * float(np.mean(np.abs(target)))
+    mean_d, sd = float(np.mean(err)), float(np.std(err, ddof=1))
+    se = sd / math.sqrt(m)
+    t_crit = t_isf(setup.alpha / 2.0, m - 1)
+    excess = max(abs(mean_d) - tol, 0.0)
+    tstat = excess / se if se > 0 else (0.0 if excess == 0 else math.inf)
+    thresholds = {"log-likelihood mean: (|mean error| - tol) / se": t_crit}
+    stats["log-likelihood mean: (|mean error| - tol) / se"] = tstat
+    stats["log-likelihood: mean error (nats)"] = mean_d
+    stats["log-likelihood: sd of the error (nats)"] = sd
+    notes.append(f"allowed solver bias tol = {tol:.3g} nats; one-sided t-test on |mean error| - tol, normal approximation")
+    if not tstat <= t_crit:
+        raise ConformanceError(
+            name, "log-likelihood mean (stochastic)", input=f"{m} data draws of dimension {d}",
+            expected=f"mean error within +-{tol:.3g} nats", got=f"mean error {mean_d!r} nats (sd {sd:.3g})",
+            statistic=tstat, threshold=t_crit, statistic_name="(|mean error| - tol) / standard error",
+            reference=setup.reference,
+        )
+    detectable = {"bias of the mean log-likelihood (nats)": tol + (t_crit + norm_isf(1.0 - setup.power)) * se}
+    return setup.report(("log-likelihood mean (stochastic)",), m, stats, thresholds, detectable=detectable,
+                        notes=tuple(notes))
+
+
+def _deterministic_test(setup: Setup, got: np.ndarray, target: np.ndarray, log_p_eps: np.ndarray,
+                        mismatch: np.ndarray, a_tol: float, r_tol: float, describe: Callable[[int], str],
+                        stats: dict[str, float], notes: list[str]) -> CheckReport:
+    """|error| <= atol + rtol |target| at every input (module docstring)."""
+    err = got - target
     tol = a_tol + r_tol * np.abs(target)
     with np.errstate(invalid="ignore"):
         ratio = np.where(np.isfinite(got), np.abs(err) / tol, np.inf)
     i = int(np.argmax(ratio))
     stats["log-likelihood: |error| at the worst sample (nats)"] = float(abs(err[i]))
-    thresholds["log-likelihood: |error| at the worst sample (nats)"] = float(tol[i])
+    thresholds = {"log-likelihood: |error| at the worst sample (nats)": float(tol[i])}
     if not ratio[i] <= 1.0:
         raise ConformanceError(
-            name, "log-likelihood", input=describe(i), expected=repr(float(target[i])), got=repr(float(got[i])),
-            statistic=float(abs(err[i])), threshold=float(tol[i]), statistic_name="|error| (nats)", reference=reference,
+            setup.check, "log-likelihood", input=describe(i), expected=repr(float(target[i])), got=repr(float(got[i])),
+            statistic=float(abs(err[i])), threshold=float(tol[i]), statistic_name="|error| (nats)",
+            reference=setup.reference,
             note=f"tolerance atol {a_tol:.3g} + rtol {r_tol:.3g} |target|; log p_eps(x) here is {float(log_p_eps[i])!r} "
             f"(prior mismatch {float(mismatch[i]):.3g})",
         )
-    return CheckReport(
-        check=name, reference=reference, properties=("log-likelihood",), n=m, statistics=stats, thresholds=thresholds,
-        passed=True, alpha=0.0, power=1.0,
-        detectable={"log-likelihood error at an input (nats; any above atol + rtol |target| is detected)": float(np.max(tol))},
-        backend=be.name, dtype=dtype_name(be, cdtype), notes=tuple(notes),
-    )
+    return setup.report(("log-likelihood",), got.shape[0], stats, thresholds, deterministic=True, notes=tuple(notes),
+                        detectable={"log-likelihood error at an input (nats; any above atol + rtol |target| is "
+                                    "detected)": float(np.max(tol))})

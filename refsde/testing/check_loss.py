@@ -82,9 +82,11 @@ from typing import Any, Callable
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..backends import Backend, get_backend
+from .._checks import check_choice, check_eps, check_integer
+from ..backends import Backend
 from ..gaussian import Gaussian
-from ._inputs import dtype_name, from_numpy, host, resolve_dtype, to_reference
+from ._inputs import dtype_name, from_numpy, host, to_reference
+from ._setup import Setup, check_tolerance
 from ._stats import integrate_log_t, norm_isf, t_isf
 from .errors import ConformanceError
 from .report import CheckReport
@@ -285,19 +287,20 @@ def check_dsm_loss(
     :class:`CheckReport` (n = samples per t-test).
     """
     name = "check_dsm_loss"
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
-    eps = float(eps)
-    if not 0.0 < eps < float(ref.T):
-        raise ValueError(f"eps must satisfy 0 < eps < T = {ref.T}, got {eps}")
-    if not 0.0 < alpha < 1.0 or not 0.5 < power < 1.0 or not 0.0 < rel_error or not 0.0 < rise or not 0.0 < probe_scale:
-        raise ValueError("need 0 < alpha < 1, 0.5 < power < 1, rel_error > 0, rise > 0 and probe_scale > 0")
-    if int(batch) < 1 or int(d) < 1:
-        raise ValueError(f"batch and d must be >= 1, got {batch}, {d}")
-    be: Backend = get_backend(backend)
-    cdtype = resolve_dtype(be, dtype)
-    np_dtype = np.float32 if dtype_name(be, cdtype) == "float32" else np.float64
-    rng = np.random.default_rng(seed)
+    setup = Setup(name, ref, backend, dtype, alpha=alpha, power=power, seed=seed)
+    check_choice(weighting, WEIGHTINGS, "weighting")
+    eps = check_eps(ref, eps)
+    if not 0.5 < power:
+        raise ValueError(f"power must lie in (0.5, 1), got {power!r}")
+    for label, value in (("rel_error", rel_error), ("rise", rise), ("probe_scale", probe_scale)):
+        check_tolerance(label, value, allow_none=False)
+    batch, d = check_integer(batch, "batch"), check_integer(d, "d")
+    max_samples = check_integer(max_samples, "max_samples", 1)
+    if max_samples < MIN_CALLS * batch:
+        raise ValueError(f"max_samples = {max_samples} is below the {MIN_CALLS} calls of batch {batch} each t-test needs "
+                         f"(at least {MIN_CALLS * batch}); pass a smaller batch or a larger max_samples")
+    be, cdtype, np_dtype = setup.backend, setup.dtype, setup.np_dtype
+    rng = np.random.default_rng(setup.seed)
     lam = data_eigenvalues(d)
     q, _ = np.linalg.qr(rng.standard_normal((d, d)))
     mu = rng.standard_normal(d)
@@ -317,7 +320,8 @@ def check_dsm_loss(
         dsm_sample_size(v0, e0, alpha=alpha, rel_error=rel_error, power=power, tests=n_tests),
         dsm_sample_size(v1, e1, alpha=alpha, rel_error=rel_error, power=power, tests=n_tests),
     )
-    calls = max(MIN_CALLS, math.ceil(min(need, int(max_samples)) / batch))
+    # max_samples caps the samples of each t-test (the candidate's batch size is kept, the number of calls shrinks)
+    calls = max(MIN_CALLS, min(math.ceil(need / batch), max_samples // batch))
     t_crit = t_isf(alpha / (2.0 * n_tests), calls - 1)
     z_pow = norm_isf(1.0 - power)
     total = calls * batch

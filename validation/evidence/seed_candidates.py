@@ -34,7 +34,7 @@ def find_check(name: str) -> Callable[..., Any] | None:
     """The check ``name`` from refsde.testing (or the module that defines it), None if not (yet) there."""
     for mod in ("refsde.testing", f"refsde.testing.{name}", "refsde.testing.check_samplers",
                 "refsde.testing.check_corrector", "refsde.testing.check_loss", "refsde.testing.check_likelihood",
-                "refsde.testing.checks"):
+                "refsde.testing.check_forward_sde"):
         try:
             fn = getattr(importlib.import_module(mod), name, None)
         except ImportError:

@@ -1,4 +1,5 @@
-"""Conformance checks: compare a user's SDE implementation with a refsde reference SDE.
+"""Conformance checks of a user's forward SDE against a refsde reference: its coefficients (drift f(x, t) and
+diffusion g(t)), its marginal q(x_t | x_0) and its prior (samples and log-density).
 
 Inputs given to the candidate are arrays of the check's backend (``backend=``, else the active backend:
 ``use_backend`` / ``REFSDE_BACKEND``) in the check's dtype (``dtype=``, else the backend default):
@@ -25,7 +26,8 @@ and the *same rounded values* are given to the reference, evaluated in float64. 
   implementation whose error exceeds that is not backward stable at that input (e.g. the naive
   ``sqrt(1 - exp(-B))`` is 100% wrong at t = 1e-7 T in float32).
 
-``rtol`` / ``atol`` given by the user replace these (``rtol`` as a flat relative tolerance).  On failure
+``rtol`` / ``atol`` given by the user replace these (``rtol`` as a flat relative tolerance; a negative, NaN
+or infinite tolerance, or rtol = 0, is a ValueError: ``error / tolerance <= 1`` would pass anything).  On failure
 the grid input with the largest error / tolerance ratio is reported (``input``, ``expected``, ``got``,
 ``statistic`` / ``threshold`` are those of the grid).  ``alpha`` is accepted for a uniform signature;
 deterministic checks have no false-alarm rate.
@@ -58,20 +60,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..backends import Backend, get_backend
-from ._inputs import (
-    dtype_name,
-    from_numpy,
-    host,
-    reference_dtype,
-    require_shape,
-    resolve_dtype,
-    to_reference,
-    to_shape_of_x,
-)
+from ._inputs import from_numpy, host, require_shape, to_reference, to_shape_of_x
+from ._setup import Setup, check_tolerance
+from ._shrink import shrink_sample_input, shrink_time_input
 from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
 from .errors import ConformanceError
-from ._shrink import shrink_sample_input, shrink_time_input
 from .report import CheckReport
 
 HARD_S = (0.0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 0.9, 1.0 - 1e-6, 1.0)
@@ -79,20 +72,16 @@ ULPS = 8.0
 RTOL_FLOAT64 = 1e-10
 
 
-class _Setup:
-    """Backend, dtypes and the rounded inputs shared by the deterministic checks."""
+class _Setup(Setup):
+    """A :class:`~refsde.testing._setup.Setup` with the rounded (x, t) grid of the deterministic checks."""
 
     def __init__(self, check: str, ref: Any, backend: Any, dtype: Any, seed: int, n: int, d: int) -> None:
-        self.check = check
-        self.ref = ref
-        self.backend: Backend = get_backend(backend)
-        self.dtype = resolve_dtype(self.backend, dtype)
-        self.ref_dtype = reference_dtype(self.backend)
-        self.np_dtype = np.float32 if dtype_name(self.backend, self.dtype) == "float32" else np.float64
+        super().__init__(check, ref, backend, dtype, seed=seed)
         self.eps = float(np.finfo(self.np_dtype).eps)
         T = float(ref.T)
-        rng = np.random.default_rng(seed)
-        n = max(int(n), len(HARD_S))
+        rng = np.random.default_rng(self.seed)
+        n = max(_count("n", n, 1), len(HARD_S))
+        d = _count("d", d, 1)
         s = np.concatenate([np.asarray(HARD_S), rng.uniform(0.0, 1.0, n - len(HARD_S))])
         t = (T * s).astype(self.np_dtype)
         # rounding must not push t above T (when T is not representable in the check dtype)
@@ -131,6 +120,17 @@ class _Setup:
     def describe_row(self, i: int) -> str:
         row = np.array2string(self.x_host[i], precision=6, max_line_width=200)
         return f"t = {self.t_host[i]!r} (t/T = {self.t_host[i] / self.ref.T:.3g}), x[{i}] = {row}"
+
+
+def _count(name: str, value: Any, minimum: int) -> int:
+    from .._checks import check_integer
+
+    return check_integer(value, name, minimum)
+
+
+def _tolerances(rtol: Any, atol: Any) -> tuple[float | None, float | None]:
+    """The user's rtol (> 0) and atol (>= 0), or None for the check's defaults; ValueError otherwise."""
+    return check_tolerance("rtol", rtol), check_tolerance("atol", atol, allow_zero=True)
 
 
 def _ratios(expected: np.ndarray, got: np.ndarray, rtol_rows: np.ndarray, atol: float) -> tuple[np.ndarray, ...]:
@@ -182,7 +182,7 @@ def _compare(
             threshold=float(allowed[i, j]),
             statistic_name="relative error",
             reference=repr(setup.ref),
-            note=f"tolerance: rtol {float(rtol_rows[i]):.3g}, atol {atol:.3g} ({dtype_name(setup.backend, setup.dtype)})",
+            note=f"tolerance: rtol {float(rtol_rows[i]):.3g}, atol {atol:.3g} ({setup.dtype_label})",
             shrunk=(shrinker(int(i)) or "") if shrinker is not None else "",
         )
 
@@ -247,22 +247,9 @@ def _broadcast_host(setup: _Setup, a: Any, shape: tuple[int, ...] | None = None)
     return np.broadcast_to(h, setup.x_host.shape if shape is None else shape)
 
 
-def _report(setup: _Setup, name: str, props: tuple[str, ...], stats: dict, thresholds: dict, extra: tuple = ()) -> CheckReport:
-    return CheckReport(
-        check=name,
-        reference=repr(setup.ref),
-        properties=props,
-        n=setup.n,
-        statistics=stats,
-        thresholds=thresholds,
-        passed=True,
-        alpha=0.0,
-        power=1.0,
-        detectable={"relative error at a grid point (any above its tolerance is detected)": max(thresholds.values())},
-        backend=setup.backend.name,
-        dtype=dtype_name(setup.backend, setup.dtype),
-        notes=extra,
-    )
+def _report(setup: _Setup, props: tuple[str, ...], stats: dict, thresholds: dict) -> CheckReport:
+    return setup.report(props, setup.n, stats, thresholds, deterministic=True, detectable={
+        "relative error at a grid point (any above its tolerance is detected)": max(thresholds.values())})
 
 
 def check_coefficients(
@@ -286,6 +273,7 @@ def check_coefficients(
     naming "drift f(x, t)" or "diffusion g(t)" and the worst input; returns a :class:`CheckReport`.
     """
     name = "check_coefficients"
+    rtol, atol = _tolerances(rtol, atol)
     setup = _Setup(name, ref, backend, dtype, seed, n, d)
     be = setup.backend
 
@@ -311,7 +299,7 @@ def check_coefficients(
     r, a = setup.tolerance(setup.kappa(ref.diffusion), rtol, atol)
     _compare(setup, "diffusion g(t)", _broadcast_host(setup, ref.diffusion(setup.t64)), host(be, diff_c), r, a, stats, thresholds,
              shrinker=_time_shrinker(setup, diffusion_at, ref.diffusion, rtol, atol, shrink))
-    return _report(setup, name, ("drift f(x, t)", "diffusion g(t)"), stats, thresholds)
+    return _report(setup, ("drift f(x, t)", "diffusion g(t)"), stats, thresholds)
 
 
 def check_marginal(
@@ -335,6 +323,7 @@ def check_marginal(
     std = sigma(t), the default "exact" convention sqrt(sigma(t)^2 - sigma_min^2)).
     """
     name = "check_marginal"
+    rtol, atol = _tolerances(rtol, atol)
     setup = _Setup(name, ref, backend, dtype, seed, n, d)
     be = setup.backend
 
@@ -363,7 +352,7 @@ def check_marginal(
     r, a = setup.tolerance(setup.kappa(sigma_fn), rtol, atol)
     _compare(setup, "marginal std", _broadcast_host(setup, std_r), host(be, std_c), r, a, stats, thresholds,
              shrinker=_time_shrinker(setup, std_at, sigma_fn, rtol, atol, shrink))
-    return _report(setup, name, ("marginal mean", "marginal std"), stats, thresholds)
+    return _report(setup, ("marginal mean", "marginal std"), stats, thresholds)
 
 
 def prior_sample_size(d: int, *, alpha: float = 1e-6, rel_std_error: float = 0.02, power: float = 0.99) -> int:
@@ -416,37 +405,45 @@ def check_prior(
     their magnitudes; 8 ulps for the rest).  The candidate receives arrays of the check dtype.
     """
     name = "check_prior"
-    be: Backend = get_backend(backend)
-    cdtype = resolve_dtype(be, dtype)
-    ref_dtype = reference_dtype(be)
-    np_dtype = np.float32 if dtype_name(be, cdtype) == "float32" else np.float64
-    s = float(ref.prior_std)
-    a_mean, a_chi = alpha / 2.0, alpha / 2.0
-    z_mean, z_chi = z_two_sided(a_mean / d), z_two_sided(a_chi)
-    z_pow = norm_isf(1.0 - power)
+    setup = Setup(name, ref, backend, dtype, alpha=alpha, power=power, seed=seed)
+    rtol = check_tolerance("rtol", rtol)
+    d = _count("d", d, 1)
     if n is None:
-        n = prior_sample_size(d, alpha=alpha, rel_std_error=rel_std_error, power=power)
-    n = int(n)
-    if n < 2:
-        raise ValueError(f"n must be >= 2, got {n}")
-    k = (n - 1) * d
-    detectable = {
-        "relative error of the prior std": math.expm1((z_chi + z_pow) / math.sqrt(2.0 * k)),
-        "mean offset of one coordinate / prior std": (z_mean + z_pow) / math.sqrt(n),
-    }
-    notes = ("false-alarm rate alpha is over the candidate's own randomness (it draws its samples)",)
-    reference = repr(ref)
-
-    z = to_reference(prior_sample_fn((n, d)), be, check=name, name="prior sample")
-    require_shape(z, (n, d), check=name, name="prior sample")
-    zh = host(be, z)
-    if not np.all(np.isfinite(zh)):
-        i = int(np.argmax(~np.all(np.isfinite(zh), axis=1)))
-        raise ConformanceError(name, "prior sample values", input=f"sample {i}", expected="finite values", got=repr(zh[i]))
+        n = prior_sample_size(d, alpha=alpha, rel_std_error=check_tolerance("rel_std_error", rel_std_error,
+                                                                             allow_none=False), power=power)
+    n = _count("n", n, 2)
+    z_mean, z_chi = z_two_sided(alpha / 2.0 / d), z_two_sided(alpha / 2.0)  # Bonferroni: alpha/2 each
     stats: dict[str, float] = {}
     thresholds: dict[str, float] = {}
-    # scale first, about the sample mean (so a mean offset does not masquerade as a scale error); with the
-    # scale within ~rel_std_error, the mean test below can use the reference std.
+    zh = _prior_samples(setup, prior_sample_fn, n, d)
+    _prior_scale_and_mean(setup, zh, z_chi, z_mean, stats, thresholds)
+    _prior_logp(setup, prior_logp_fn, zh, rtol, shrink, stats, thresholds)
+    z_pow = norm_isf(1.0 - power)
+    detectable = {
+        "relative error of the prior std": math.expm1((z_chi + z_pow) / math.sqrt(2.0 * (n - 1) * d)),
+        "mean offset of one coordinate / prior std": (z_mean + z_pow) / math.sqrt(n),
+    }
+    return setup.report(("prior mean", "prior std", "prior logp"), n, stats, thresholds, detectable=detectable,
+                        notes=("false-alarm rate alpha is over the candidate's own randomness (it draws its samples)",))
+
+
+def _prior_samples(setup: Setup, prior_sample_fn: Callable[[tuple[int, ...]], Any], n: int, d: int) -> np.ndarray:
+    """The candidate's (n, d) prior samples on the host (shape and finiteness checked)."""
+    try:
+        out = prior_sample_fn((n, d))
+    except Exception as exc:
+        raise ConformanceError(setup.check, "prior sample call", input=f"shape ({n}, {d})", expected="an array",
+                               got=f"{type(exc).__name__}: {exc}", reference=setup.reference,
+                               note="the candidate raised under this reference") from exc
+    return setup.output(out, (n, d), "prior sample")
+
+
+def _prior_scale_and_mean(setup: Setup, zh: np.ndarray, z_chi: float, z_mean: float, stats: dict, thresholds: dict) -> None:
+    """Scale first, about the sample mean (so a mean offset does not masquerade as a scale error); with the scale
+    within ~rel_std_error, the mean test can use the reference std."""
+    n, d = zh.shape
+    s = float(setup.ref.prior_std)
+    k = (n - 1) * d
     centered = zh - zh.mean(axis=0)
     q = float(np.sum(centered * centered)) / (s * s)
     zq = chi2_wilson_hilferty_z(q, k)
@@ -455,9 +452,9 @@ def check_prior(
     stats["prior std: sample std / prior_std - 1"] = math.sqrt(q / k) - 1.0
     if abs(zq) > z_chi:
         raise ConformanceError(
-            name, "prior std", input=f"{n} samples of shape ({n}, {d})", expected=repr(s),
+            setup.check, "prior std", input=f"{n} samples of shape ({n}, {d})", expected=repr(s),
             got=repr(math.sqrt(q / k) * s), statistic=abs(zq), threshold=z_chi,
-            statistic_name="|z| (chi-square, Wilson-Hilferty)", reference=reference,
+            statistic_name="|z| (chi-square, Wilson-Hilferty)", reference=setup.reference,
         )
     zj = np.sqrt(n) * zh.mean(axis=0) / s
     j = int(np.argmax(np.abs(zj)))
@@ -465,13 +462,18 @@ def check_prior(
     thresholds["prior mean: max |z| over coordinates"] = z_mean
     if abs(zj[j]) > z_mean:
         raise ConformanceError(
-            name, "prior mean", input=f"coordinate {j} of {n} samples of shape ({n}, {d})", expected="0.0",
+            setup.check, "prior mean", input=f"coordinate {j} of {n} samples of shape ({n}, {d})", expected="0.0",
             got=repr(float(zh[:, j].mean())), statistic=float(abs(zj[j])), threshold=z_mean,
-            statistic_name="|z|", reference=reference,
+            statistic_name="|z|", reference=setup.reference,
         )
 
-    # -- prior_logp, deterministic ---------------------------------------------------------------------
-    rng = np.random.default_rng(seed)
+
+def _prior_logp(setup: Setup, prior_logp_fn: Callable[[Any], Any], zh: np.ndarray, rtol: float | None, shrink: bool,
+                stats: dict, thresholds: dict) -> None:
+    """prior_logp_fn against ref.prior_logp on samples and hard batches (deterministic; module docstring)."""
+    be, s = setup.backend, float(setup.ref.prior_std)
+    n, d = zh.shape
+    rng = np.random.default_rng(setup.seed)
     batches = [
         ("samples", zh[: min(n, 256)]),
         ("zeros", np.zeros((4, d))),
@@ -483,14 +485,15 @@ def check_prior(
     def logp_errors(zb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """error / scale S, expected and got per row of the batch zb (values of the check dtype)."""
         D = int(np.prod(zb.shape[1:]))
-        got = to_reference(prior_logp_fn(from_numpy(be, zb, cdtype)), be, check=name, name="prior logp")
-        require_shape(got, (zb.shape[0],), check=name, name="prior logp")
+        got = to_reference(prior_logp_fn(from_numpy(be, zb, setup.dtype)), be, check=setup.check, name="prior logp")
+        require_shape(got, (zb.shape[0],), check=setup.check, name="prior logp")
         gh = host(be, got)
-        eh = host(be, ref.prior_logp(from_numpy(be, zb, ref_dtype)))
+        eh = host(be, setup.ref.prior_logp(from_numpy(be, zb, setup.ref_dtype)))
         sq = np.sum(zb.reshape(zb.shape[0], -1) ** 2, axis=1)
         # S = |z|^2 / (2 s^2) + (D/2)(|log(2 pi s^2)| + 1): the magnitude of the terms of log N(z; 0, s^2 I)
         scale = sq / (2 * s * s) + 0.5 * D * (abs(math.log(2 * math.pi * s * s)) + 1.0)
-        r = float(rtol) if rtol is not None else ((8.0 + D) * float(np.finfo(np.float32).eps) if np_dtype == np.float32 else 1e-10)
+        f32 = setup.np_dtype == np.float32
+        r = float(rtol) if rtol is not None else ((8.0 + D) * float(np.finfo(np.float32).eps) if f32 else 1e-10)
         err = np.abs(gh - eh) / scale
         return np.where(np.isfinite(gh), err, np.inf), eh, gh, r
 
@@ -502,7 +505,7 @@ def check_prior(
 
     worst = (-1.0, 0.0, 0.0)
     for label, zb in batches:
-        zb = zb.astype(np_dtype).astype(np.float64)
+        zb = zb.astype(setup.np_dtype).astype(np.float64)
         D = int(np.prod(zb.shape[1:]))
         err, eh, gh, r = logp_errors(zb)
         i = int(np.argmax(err))
@@ -511,17 +514,12 @@ def check_prior(
         if not err[i] <= r:
             shrunk = ""
             if shrink:
-                shrunk = shrink_sample_input(logp_fails, shape=zb.shape[1:], scale=s, np_dtype=np_dtype) or ""
+                shrunk = shrink_sample_input(logp_fails, shape=zb.shape[1:], scale=s, np_dtype=setup.np_dtype) or ""
             raise ConformanceError(
-                name, "prior logp", input=f"{label}, row {i}: z = {np.array2string(zb[i].ravel()[:8], precision=4)}"
+                setup.check, "prior logp", input=f"{label}, row {i}: z = {np.array2string(zb[i].ravel()[:8], precision=4)}"
                 + (" ..." if D > 8 else "") + f" (shape {zb.shape})",
                 expected=repr(float(eh[i])), got=repr(float(gh[i])), statistic=float(err[i]), threshold=r,
-                statistic_name="error / scale S", reference=reference, shrunk=shrunk,
+                statistic_name="error / scale S", reference=setup.reference, shrunk=shrunk,
             )
     stats["prior logp: max error / scale S"] = worst[1]
     thresholds["prior logp: max error / scale S"] = worst[2]
-    return CheckReport(
-        check=name, reference=reference, properties=("prior mean", "prior std", "prior logp"), n=n,
-        statistics=stats, thresholds=thresholds, passed=True, alpha=alpha, power=power, detectable=detectable,
-        backend=be.name, dtype=dtype_name(be, cdtype), notes=notes,
-    )
