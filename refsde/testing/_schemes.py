@@ -244,9 +244,11 @@ class Run:
         rot = 24.0 * y.u * np.max(np.abs(d), axis=-1, keepdims=True) / np.min(v)
         dt = max(abs(node.t), 1e-300) * 1e-6
         if node.t > dt:
-            lo, hi = self.node(node.t - dt), self.node(node.t + dt)
+            # ds/dt by a difference inside the reference's domain (one-sided at T: a table ends there)
+            t_hi = node.t + dt if node.t + dt <= self.ref.T else node.t
+            lo, hi = self.node(node.t - dt), self.node(t_hi)
             ds = (-(y.v - hi.alpha * self.mt) / (hi.alpha**2 * self.lam_data + hi.sigma**2)
-                  + (y.v - lo.alpha * self.mt) / (lo.alpha**2 * self.lam_data + lo.sigma**2)) / (2.0 * dt)
+                  + (y.v - lo.alpha * self.mt) / (lo.alpha**2 * self.lam_data + lo.sigma**2)) / (t_hi - lo.t)
             rot = rot + np.abs(ds) * y.u * node.t
         return Bound(s, y.e / v + rot + y.u * np.abs(s), y.u)
 

@@ -51,10 +51,11 @@ FINALS = ("none", "mean", "denoise")
 BUDGET_FACTOR = 4.0
 #: Order tests: the observed order may fall this far below the claimed one (pre-asymptotic slack)
 ORDER_MARGIN = 0.5
-#: Order tests: the finest rung's error must stay below this many times that of a reference scheme of the
-#: claimed order on the same grid (ODE: euler / heun / dpm_solver_3 / rk4; SDE: the exact Euler-Maruyama law)
-BOUND_FACTOR = {"ode": 10.0, "sde": 3.0}
-ODE_REFERENCE = {0: ("euler", {}), 1: ("euler", {}), 2: ("heun", {}), 3: ("dpm_solver", {"order": 3}), 4: ("rk4", {})}
+#: Order tests: the finest rung's error must stay below this many times that of the first-order reference on the
+#: same grid (ODE: Euler on the PF ODE, by the claimed order: a first-order method within 10 x Euler's error, a
+#: higher-order one below Euler's own; SDE: 3 x the exact Euler-Maruyama law's error)
+BOUND_FACTOR = {"ode": 10.0, "ode_high": 1.0, "sde": 3.0}
+ODE_ORDERS = (0, 1, 2, 3, 4)
 LADDER = {"ode": 4, "sde": 3}
 
 
@@ -437,9 +438,9 @@ def check_ode_sampler(
     * ``method=None``: an order test against the exact flow map Phi_{t_0 -> t_n} (then ``final``): the
       candidate on the ladder n_steps x (1, 2, 4, 8) (``grid`` None or a callable); the observed order
       log2(e_i / e_{i+1}) of its largest path error must reach ``order`` - ORDER_MARGIN (default order 1) on
-      the last pair of rungs above rounding, and the finest rung's error must stay below BOUND_FACTOR x that of
-      a reference scheme of the claimed order on the same grid.  ``order=0`` claims no convergence in n_steps
-      (an adaptive solver that chooses its own steps): every rung must then meet the first-order bound.
+      the last pair of rungs above rounding, and the finest rung's error must stay below 10 x Euler's on the same
+      grid (order 1) or below Euler's (order >= 2).  ``order=0`` claims no convergence in n_steps (an adaptive
+      solver that chooses its own steps): every rung must then meet the first-order bound.
 
     Deterministic: ``alpha`` is accepted for a uniform signature (false-alarm rate 0).  Defaults: n_steps = 20
     with a method, 10 without (the ladder then runs 10, 20, 40, 80 steps).
@@ -457,8 +458,8 @@ def check_ode_sampler(
             raise ValueError("the order test (method=None) runs several step counts: give grid as a callable "
                              "n_steps -> times, or None")
         p = 1 if order is None else int(order)
-        if p not in ODE_REFERENCE:
-            raise ValueError(f"order must be one of {sorted(ODE_REFERENCE)}, got {order!r}")
+        if p not in ODE_ORDERS:
+            raise ValueError(f"order must be one of {ODE_ORDERS}, got {order!r}")
         return _ode_order_test(setup, sampler_fn, int(n_steps), eps, grid, final, p, n)
     scheme_name, scheme, opts = S.resolve(method, options, stochastic=False)
     conv = conventions(ref, n_steps, eps, grid, None, None, final, scheme)
@@ -498,8 +499,9 @@ def _ode_order_test(setup: SamplerSetup, sampler_fn: Callable[..., Any], n_steps
     ref, case = setup.ref, setup.case
     rungs = [n_steps * 2**i for i in range(LADDER["ode"])]
     x_T, y_T = setup.prior(n, float(ref.prior_std))
-    ref_name, ref_opts = ODE_REFERENCE[p]
-    _, ref_scheme, ref_opts = S.resolve(ref_name, ref_opts, stochastic=False)
+    ref_name = "euler"
+    _, ref_scheme, ref_opts = S.resolve(ref_name, {}, stochastic=False)
+    factor = BOUND_FACTOR["ode"] if p <= 1 else BOUND_FACTOR["ode_high"]
     errors, floors, ref_errors, convs = [], [], [], []
     for m in rungs:
         conv = conventions(ref, m, eps, grid, None, None, final, None)
@@ -521,7 +523,8 @@ def _ode_order_test(setup: SamplerSetup, sampler_fn: Callable[..., Any], n_steps
             observed = math.log2(errors[i] / errors[i + 1])
             break
     notes = [f"target: the exact flow map on the ladder n_steps = {rungs} ({convs[-1].describe()} at the finest rung)",
-             f"reference of order {p}: {ref_name} on the same grids (errors {', '.join(f'{e:.3g}' for e in ref_errors)})",
+             f"first-order reference: {ref_name} on the same grids (errors {', '.join(f'{e:.3g}' for e in ref_errors)}); "
+             f"bound {factor:g} x its error",
              setup.score_fn.domain_note()]
     if observed is None:
         notes.append("every rung is at rounding level: the sampler is exact to rounding on this problem (order not measured)")
@@ -539,13 +542,13 @@ def _ode_order_test(setup: SamplerSetup, sampler_fn: Callable[..., Any], n_steps
             )
     checked = range(len(rungs)) if p == 0 else [len(rungs) - 1]
     for i in checked:
-        bound = max(BOUND_FACTOR["ode"] * ref_errors[i], 100.0 * floors[i])
+        bound = max(factor * ref_errors[i], 100.0 * floors[i])
         key = f"flow map error at n_steps = {rungs[i]} (std of the output law)"
         thresholds[key] = bound
         if not errors[i] <= bound:
             raise ConformanceError(
                 setup.check, "flow map x (finest rung)" if p else "flow map x", input=f"n_steps = {rungs[i]}; {convs[i].describe()}",
-                expected=f"error <= {BOUND_FACTOR['ode']:g} x {ref_name}'s ({ref_errors[i]:.3g} std)",
+                expected=f"error <= {factor:g} x {ref_name}'s ({ref_errors[i]:.3g} std)",
                 got=f"{errors[i]:.3g} std", statistic=errors[i], threshold=bound, statistic_name="|error| / std",
                 reference=setup.reference,
             )
