@@ -1,4 +1,5 @@
-"""Array-API helpers shared by all math code: namespace detection, time validation and broadcasting.
+"""Array-API helpers shared by all math code: namespace detection, time validation and broadcasting, host
+floats, and the optional progress bar of the loops.
 
 Everything here takes the namespace from its inputs; the active backend is consulted only when no
 input is an array (e.g. ``t`` given as a Python float and no ``x``).
@@ -9,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from array_api_compat import array_namespace, device as device_of, is_array_api_obj
+from array_api_compat import array_namespace, is_array_api_obj
+from array_api_compat import device as device_of
 
 Array = Any
 _SCALARS = (int, float, bool)
@@ -163,3 +165,25 @@ def n_features(x: Array) -> int:
 def softplus(xp: Any, x: Array) -> Array:
     """log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|))."""
     return xp.where(x > 0, x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def progress_bar(enabled: bool, desc: str, total: int | None = None) -> Any:
+    """A tqdm bar when ``enabled`` and tqdm is importable, else None; without tqdm a warning says so once per
+    process (``progress=True`` is then a plain loop)."""
+    global _WARNED_NO_TQDM
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        if not _WARNED_NO_TQDM:
+            _WARNED_NO_TQDM = True
+            import warnings
+
+            warnings.warn("progress=True needs tqdm (pip install tqdm); running without a progress bar",
+                          stacklevel=3)
+        return None
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+_WARNED_NO_TQDM = False

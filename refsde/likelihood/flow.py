@@ -52,7 +52,18 @@ class ProbabilityFlow:
     def _jvp_fn(self, x: Array, t: Array) -> Callable[[Array], tuple[Array, Array]]:
         def jvp_fn(v: Array) -> tuple[Array, Array]:
             self.n_jvp += 1
-            return self.jvp(lambda z: self.score(z, t), x, v)
+            try:
+                return self.jvp(lambda z: self.score(z, t), x, v)
+            except ValueError:
+                raise  # refsde's own checks of the score's output (shape, NaN) say what is wrong
+            except Exception as exc:  # autodiff could not trace the score (torch / JAX)
+                raise ValueError(
+                    f"the divergence of score_fn needs Jacobian-vector products, and the backend's automatic "
+                    f"differentiation could not trace score_fn ({type(exc).__name__}: {exc}); a score that leaves "
+                    "its array library (.numpy(), float(), NumPy functions, a NumPy result) cannot be "
+                    "differentiated.  Write it with the library's own operations, give it a "
+                    "divergence(x, t) method, or run on the NumPy backend (central differences)"
+                ) from exc
 
         return jvp_fn
 

@@ -80,10 +80,12 @@ def dsm_loss(
             t = xp.clip(sde.t_from_log_snr(xp.astype(lam, x0.dtype)), eps, sde.T)
         else:
             t = eps + (sde.T - eps) * u
+    # an explicit t is compared with eps in its own dtype (float32 t for float64 data: float32(eps) < eps)
+    t_ulp = float(xp.finfo(t.dtype).eps) if hasattr(t, "dtype") and xp.isdtype(t.dtype, "real floating") else 0.0
     t = sde._t(t, like=x0)
     if t.ndim == 0:
         t = xp.broadcast_to(t, (n,))
-    if bool(xp.any(t < eps)):
+    if bool(xp.any(t < eps * (1.0 - 8.0 * t_ulp))):
         raise ValueError(f"t must lie in [eps, T] = [{eps}, {sde.T}]")
     if z is None:
         z = gen.normal(tuple(x0.shape), dtype=x0.dtype)

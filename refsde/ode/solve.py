@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from array_api_compat import device as device_of
 
-from .._arrays import Array
+from .._arrays import Array, progress_bar
 from .._checks import check_float, check_integer
 from ._state import check_y0, checked_fun
 from .fixed_step import solve_fixed
@@ -20,14 +20,8 @@ RTOL_MIN = 100 * 2.220446049250313e-16  # scipy's floor for rtol (100 float64 ul
 
 
 def _bar(progress: bool, desc: str, total: int | None = None) -> Any:
-    """A tqdm bar when asked for and installed, else None."""
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, leave=False)
+    """A tqdm bar when asked for and installed, else None (a warning once when tqdm is missing)."""
+    return progress_bar(progress, desc, total)
 
 
 def solve_ode(

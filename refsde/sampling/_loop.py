@@ -53,7 +53,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from array_api_compat import device as device_of
 
-from .._arrays import Array, any_true, check_finite, linspace_floats, namespace_of
+from .._arrays import Array, any_true, check_finite, linspace_floats, namespace_of, progress_bar
 from .._checks import CheckedScore, check_eps, check_grid, check_integer, check_state
 
 CHECK_EVERY = 16
@@ -118,9 +118,16 @@ def time_scalars(like: Array) -> Callable[[float], Array]:
 
 def start(score_fn: Any, sde: Any, x_T: Array, n_steps: Any, eps: Any, grid: Any) -> tuple[list[float], CheckedScore]:
     """The common start of a time-grid sampler: (host grid times, checked score with NaN on the first call)."""
+    check_sde(sde)
     check_state(x_T)
     times = sampler_grid(sde, n_steps, eps, grid)
     return times, CheckedScore(score_fn, nan="first")
+
+
+def check_sde(sde: Any) -> None:
+    """TypeError unless ``sde`` is an SDE object (it needs T and the schedule's methods)."""
+    if not (hasattr(sde, "T") and hasattr(sde, "marginal_coefficients")):
+        raise TypeError(f"sde must be a refsde SDE (e.g. refsde.VPSDE()), got {type(sde).__name__}")
 
 
 # ---- noise ------------------------------------------------------------------------------------------------
@@ -240,14 +247,20 @@ def has_nan(xp: Any, x: Array) -> bool:
 
 # ---- the rest of a run --------------------------------------------------------------------------------------
 def steps(n: int, enabled: bool, desc: str) -> Iterable[int]:
-    """range(n), wrapped in a tqdm bar when ``enabled`` and tqdm is importable (silently plain otherwise)."""
-    if enabled:
+    """range(n), with a progress bar when ``enabled`` (:func:`progress_bar`)."""
+    bar = progress_bar(enabled, desc, n)
+    if bar is None:
+        return range(n)
+
+    def ticking() -> Iterable[int]:
         try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return range(n)
-        return tqdm(range(n), desc=desc, leave=False)
-    return range(n)
+            for k in range(n):
+                yield k
+                bar.update(1)
+        finally:
+            bar.close()
+
+    return ticking()
 
 
 def tweedie_denoise(score: CheckedScore, sde: Any, x: Array, t: float) -> Array:

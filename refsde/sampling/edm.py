@@ -30,8 +30,8 @@ import math
 from typing import Any, Callable
 
 from .._arrays import Array
-from .._checks import check_positive, check_state, CheckedScore
-from ._loop import NaNWatch, NoiseSource, SampleInfo, steps
+from .._checks import CheckedScore, check_positive, check_state
+from ._loop import NaNWatch, NoiseSource, SampleInfo, check_sde, steps
 from .exponential import noise_prediction, sample_info
 from .grids import Node, edm_grid, exponential_grid, nodes_at_lam
 
@@ -89,6 +89,7 @@ def sample_edm_heun(
     Returns:
         (x, info): x like x_T; info.nfe = 2 n_steps; info.grid the times of the n_steps + 1 grid points.
     """
+    check_sde(sde)
     check_state(x_T)
     churn, s_tmin, s_tmax, s_noise = _check_churn_args(churn, s_tmin, s_tmax, s_noise)
     if grid is None:

@@ -46,7 +46,7 @@ from typing import Any, Callable
 
 from .._arrays import Array, host_array
 from .._checks import CheckedScore, check_state
-from ._loop import NaNWatch, NoiseSource, SampleInfo, steps, time_scalars
+from ._loop import NaNWatch, NoiseSource, SampleInfo, check_sde, steps, time_scalars
 from .grids import Node, exponential_grid, nodes_at_lam
 
 Predict = Callable[[Array, Node], Array]
@@ -79,6 +79,7 @@ def start_nodes(score_fn: Any, sde: Any, x_T: Array, n_steps: Any, eps: Any, gri
     and the state's NaN watch.  Every prediction of DDIM, DPM-Solver-1/2, DPM-Solver++(2M) and EDM enters the
     new state with a coefficient (IEEE keeps a NaN through c * e even for c = 0); DPM-Solver-3's first stage
     enters it only through the next stage's input and is registered with :meth:`NaNWatch.also`."""
+    check_sde(sde)
     check_state(x_T)
     nodes = exponential_grid(sde, n_steps, eps, grid, x_T)
     return nodes, CheckedScore(score_fn, nan="first"), NaNWatch(x_T, [node.t for node in nodes])

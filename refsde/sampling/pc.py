@@ -27,9 +27,19 @@ import math
 from typing import Any, Callable, Sequence
 
 from .._arrays import Array, host_array, host_floats, namespace_of, sum_non_batch
-from .._checks import check_choice, check_integer, check_positive, check_state, CheckedScore
-from ..sde import SubVPSDE, VPSDE
-from ._loop import NaNWatch, NoiseSource, SampleInfo, chain_levels, start, steps, time_scalars, tweedie_denoise
+from .._checks import CheckedScore, check_choice, check_integer, check_positive, check_state
+from ..sde import VPSDE, SubVPSDE
+from ._loop import (
+    NaNWatch,
+    NoiseSource,
+    SampleInfo,
+    chain_levels,
+    check_sde,
+    start,
+    steps,
+    time_scalars,
+    tweedie_denoise,
+)
 from .sde import check_chain, predictor_table
 
 ORDERS = ("predictor_first", "corrector_first")
@@ -223,6 +233,7 @@ def langevin_corrector(
         (x', info): x' like x; info.nfe = n_steps, info.grid = None.
     """
     check_choice(method, CORRECTORS, "method")
+    check_sde(sde)
     check_state(x, "x")
     n_steps = check_integer(n_steps, "n_steps")
     snr = check_positive("snr", snr)

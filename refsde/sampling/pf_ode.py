@@ -18,11 +18,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .._arrays import Array, batch_broadcast, host_array, host_floats
-from .._checks import check_choice, check_state, CheckedScore
+from .._checks import CheckedScore, check_choice, check_state
 from ..ode import solve_ode
 from ..ode.fixed_step import TABLEAUS, rk_step, stage_times
 from ..sde.reverse import pf_drift, solver_coefficients
-from ._loop import NaNWatch, SampleInfo, sampler_grid, steps, time_scalars, tweedie_denoise
+from ._loop import NaNWatch, SampleInfo, check_sde, sampler_grid, steps, time_scalars, tweedie_denoise
 
 ODE_METHODS = (*TABLEAUS, "rk45")
 
@@ -84,6 +84,7 @@ def sample_ode(
         on the device without per-step syncs ("batch"), or None ("sample": the grids differ per sample).
         denoise adds one evaluation.
     """
+    check_sde(sde)
     check_state(x_T)
     check_choice(method, ODE_METHODS, "ODE method")
     score = CheckedScore(score_fn, nan="first")  # NaN: first output, then the state (_loop / solve_ode)

@@ -54,6 +54,7 @@ class ScheduleSDE(SDE):
         self._dalpha_fn, self._dsigma_fn = dalpha, dsigma
         self._prior_std = None if prior_std is None else check_positive("prior_std", prior_std)
         self.name = name
+        self._validated = False  # the schedule is checked on a grid the first time it is used (_validate)
 
     @classmethod
     def from_alphas_cumprod(cls, alphas_cumprod: Any, *, times: Any = None, interpolation: str = "log_alpha",
@@ -71,6 +72,48 @@ class ScheduleSDE(SDE):
 
     def _params(self) -> dict[str, Any]:
         return {"name": self.name, "T": self.T}
+
+    #: Points of the grid on which a user schedule is checked before its first use.
+    VALIDATION_POINTS = 65
+
+    def _t(self, t: Any, like: Array | None = None) -> Array:
+        out = super()._t(t, like=like)
+        if not self._validated:
+            self._validate(out)
+        return out
+
+    def _validate(self, like: Array) -> None:
+        """alpha > 0, sigma >= 0, both finite, and a strictly decreasing log-SNR log(alpha^2 / sigma^2) on
+        linspace(0, T, 65), in the namespace and on the device of the first time array the schedule is used with
+        (a schedule written with one library's functions is checked under that library); ValueError naming the
+        condition and the first time where it fails."""
+        self._validated = True
+        xp = namespace_of(like)
+        from array_api_compat import device as device_of
+
+        from .._arrays import host_floats
+
+        try:
+            grid = xp.linspace(0.0, self.T, self.VALIDATION_POINTS, dtype=like.dtype, device=device_of(like))
+            alpha, sigma = self._call(self._alpha_fn, grid), self._call(self._sigma_fn, grid)
+            a, sg = host_floats(alpha), host_floats(sigma)
+        except Exception:  # this array's library is not the schedule's, or a tracer: check at the next use
+            self._validated = False
+            return
+        ts = [i * self.T / (self.VALIDATION_POINTS - 1) for i in range(self.VALIDATION_POINTS)]
+        for i, (t, ai, si) in enumerate(zip(ts, a, sg)):
+            if not (math.isfinite(ai) and math.isfinite(si)):
+                raise ValueError(f"schedule {self!r}: alpha(t) and sigma(t) must be finite; at t = {t}: "
+                                 f"alpha = {ai}, sigma = {si}")
+            if not ai > 0.0:
+                raise ValueError(f"schedule {self!r}: alpha(t) must be > 0; alpha({t}) = {ai}")
+            if not si >= 0.0:
+                raise ValueError(f"schedule {self!r}: sigma(t) must be >= 0; sigma({t}) = {si}")
+        lam = [2.0 * (math.log(ai) - math.log(si)) if si > 0.0 else math.inf for ai, si in zip(a, sg)]
+        for i in range(1, len(lam)):
+            if not lam[i] < lam[i - 1]:
+                raise ValueError(f"schedule {self!r}: the log-SNR log(alpha^2 / sigma^2) must decrease in t; it is "
+                                 f"{lam[i - 1]} at t = {ts[i - 1]} and {lam[i]} at t = {ts[i]}")
 
     def _call(self, fn: ScheduleFn, t: Array) -> Array:
         xp = namespace_of(t)
@@ -261,6 +304,7 @@ class TabulatedSchedule(ScheduleSDE):
             self._v = _PiecewiseLinear(nodes, [0.0] + [math.sqrt((1.0 - a) / a) for a in abar])  # sigma~_t
         super().__init__(alpha=self._alpha_of, sigma=self._sigma_of, T=tau[-1], prior_std=1.0, N=max(n, 2),
                          name=name or f"alphas_cumprod[{n}] ({interpolation})")
+        self._validated = True  # the table itself was validated above
 
     def _params(self) -> dict[str, Any]:
         return {"name": self.name, "T": self.T}
@@ -330,6 +374,7 @@ class EDMSchedule(ScheduleSDE):
         sigma_max = check_positive("sigma_max", sigma_max)
         super().__init__(alpha=lambda t: 1.0 + 0.0 * t, sigma=lambda t: t, T=sigma_max, prior_std=sigma_max,
                          name=name or f"edm(sigma_max={sigma_max})")
+        self._validated = True  # a closed form
 
     def _log_alpha(self, t: Array) -> Array:
         return 0.0 * t

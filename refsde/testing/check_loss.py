@@ -161,13 +161,17 @@ class _RecordingScore:
         self.delta = delta
         self.ref = ref
         self.t_min = math.inf
+        self.t_ulp = 0.0  # the largest machine epsilon of the dtypes the candidate's t came in
 
     def __call__(self, x: Any, t: Any) -> Any:
         t_low = float(np.min(np.asarray(t, dtype=np.float64))) if isinstance(t, (int, float)) else None
         if t_low is None:
             from ..backends import backend_of
 
-            t_low = float(np.min(np.asarray(backend_of(t).to_numpy(t), dtype=np.float64)))
+            t_host = np.asarray(backend_of(t).to_numpy(t))
+            t_low = float(np.min(t_host.astype(np.float64)))
+            if np.issubdtype(t_host.dtype, np.floating):
+                self.t_ulp = max(self.t_ulp, float(np.finfo(t_host.dtype).eps))
         self.t_min = min(self.t_min, t_low)
         s = self.exact(x, t)
         if self.delta is None:
@@ -200,7 +204,6 @@ class _Caller:
                  rng: np.random.Generator, mu: np.ndarray, chol: np.ndarray, batch: int, eps: float) -> None:
         self.loss_fn, self.exact, self.ref, self.be, self.cdtype, self.np_dtype = loss_fn, exact, ref, be, cdtype, np_dtype
         self.rng, self.mu, self.chol, self.batch, self.eps = rng, mu, chol, batch, eps
-        self.t_floor = eps * (1.0 - 8.0 * float(np.finfo(np_dtype).eps))
         self.reference = repr(ref)
 
     def values(self, calls: int, dvec: np.ndarray | None, scaled: bool) -> np.ndarray:
@@ -211,8 +214,21 @@ class _Caller:
         values = np.empty(calls)
         for k in range(calls):
             x0 = (self.mu + self.rng.standard_normal((self.batch, d)) @ self.chol.T).astype(self.np_dtype)
-            out = to_reference(self.loss_fn(score, from_numpy(self.be, x0, self.cdtype)), self.be, check=name, name="loss value")
-            if score.t_min < self.t_floor:
+            try:
+                raw = self.loss_fn(score, from_numpy(self.be, x0, self.cdtype))
+            except ConformanceError:
+                raise
+            except Exception as exc:
+                raise ConformanceError(name, "loss call", input=f"call {k}, x0 of shape ({self.batch}, {d})",
+                                       expected="a scalar loss", got=f"{type(exc).__name__}: {exc}",
+                                       reference=self.reference, note="the candidate raised under this reference") from exc
+            out = to_reference(raw, self.be, check=name, name="loss value")
+            # t is compared in the coarsest dtype it may have passed through: torch.rand draws float32 t even for
+            # float64 data (and the loss may cast it up before calling the score), and a draw of 0 gives
+            # t = float32(eps) < eps; only a t below that, by more than a few ulps, is below eps in every dtype
+            low = min(self.eps, float(np.float32(self.eps)))
+            floor = low * (1.0 - 8.0 * max(float(np.finfo(self.np_dtype).eps), score.t_ulp))
+            if score.t_min < floor:
                 raise ConformanceError(
                     name, "DSM loss: time range", input=f"call {k}, x0 of shape ({self.batch}, {d})",
                     expected=f"t in [eps, T] = [{self.eps!r}, {self.ref.T!r}]", got=f"t = {score.t_min!r}",
