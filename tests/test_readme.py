@@ -1,23 +1,27 @@
-"""The README's example runs as written (on NumPy, as printed there)."""
+"""Every Python code block of README.md runs as written (complete examples, not fragments).
+
+Each ```python block is executed in a fresh namespace, in order, on the NumPy backend (the README's examples
+use NumPy arrays), with the blocks' own imports; a block that raises fails this test with its number.
+"""
 
 from __future__ import annotations
 
-import pathlib
 import re
+from pathlib import Path
 
-import numpy as np
+import pytest
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+import refsde
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
 
 
-def test_readme_python_example_runs_and_matches_closed_forms(capsys):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
-    assert blocks, "README has no python example"
-    namespace: dict = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
-    # independent check of what the example computes: VP marginal std sqrt(1 - exp(-B(t)))
-    t = np.array([0.1, 0.7])
-    B = 0.1 * t + 0.5 * (20.0 - 0.1) * t**2
-    np.testing.assert_allclose(np.ravel(namespace["std"]), np.sqrt(1 - np.exp(-B)), rtol=1e-12)
-    np.testing.assert_allclose(namespace["mean"], np.exp(-B / 2)[:, None] * namespace["x0"], rtol=1e-12)
-    assert capsys.readouterr().out.strip()
+def test_the_readme_has_python_blocks() -> None:
+    assert len(BLOCKS) >= 3
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_readme_block_runs(index: int, capsys: pytest.CaptureFixture[str]) -> None:
+    with refsde.use_backend("numpy"):
+        exec(compile(BLOCKS[index], f"README.md block {index + 1}", "exec"), {"__name__": "readme"})  # noqa: S102
