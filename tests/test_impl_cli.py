@@ -86,13 +86,16 @@ def test_impl_without_reference_is_a_value_error() -> None:
         impl.impl_checks(SimpleNamespace(reference=refsde.VPSDE(), check_options=[1]))
 
 
-def test_impl_candidate_exception_is_an_error_row(backend: Any) -> None:
+def test_impl_candidate_exception_is_a_fail_row_naming_it(backend: Any) -> None:
+    """An exception inside the candidate is the candidate's failure under this reference (a FAIL row with the
+    original exception in its text), not an ERROR of the harness."""
     def broken(x: Any, t: Any) -> Any:
         raise ZeroDivisionError("user bug")
 
     obj = SimpleNamespace(reference=refsde.VPSDE(), sde_fn=broken)
     res = runner.run_checks(impl.impl_checks(obj)[:1], backend)
-    assert res[0].verdict == "ERROR" and "ZeroDivisionError: user bug" in res[0].detail
+    assert res[0].verdict == "FAIL" and "ZeroDivisionError: user bug" in res[0].detail
+    assert "raised under this reference" in res[0].detail
 
 
 # ---------------------------------------------------------------------------------------------------

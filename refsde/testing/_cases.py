@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConformanceError
+from .errors import ConformanceError, hide_from_pytest
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 DEFAULT_EIGENVALUES = (0.02, 0.5, 2.0)
 DEFAULT_MEAN = (1.0, -0.5, 0.25)

@@ -41,6 +41,9 @@ from typing import Any
 import numpy as np
 
 from ._schemes import node_at
+from .errors import hide_from_pytest
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 METHODS = ("langevin", "annealed_langevin")
 

@@ -14,7 +14,9 @@ import numpy as np
 from array_api_compat import device as device_of, is_array_api_obj
 
 from ..backends import Backend, backend_of
-from .errors import ConformanceError
+from .errors import ConformanceError, hide_from_pytest
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 
 def resolve_dtype(backend: Backend, dtype: Any) -> Any:

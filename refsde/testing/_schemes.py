@@ -34,6 +34,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..sde import SubVPSDE, VESDE, VPSDE
+from .errors import hide_from_pytest
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 
 # ---- running error arithmetic ------------------------------------------------------------------------------------

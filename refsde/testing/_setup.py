@@ -19,8 +19,10 @@ from .._checks import check_probability
 from ..backends import Backend, get_backend
 from ._cases import DataCase, ExactScore
 from ._inputs import dtype_name, from_numpy, host, reference_dtype, resolve_dtype, to_reference
-from .errors import ConformanceError
+from .errors import ConformanceError, hide_from_pytest
 from .report import CheckReport
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 
 def input_seed(seed: int) -> int:

@@ -20,6 +20,9 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from .errors import hide_from_pytest
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 MAX_EXAMPLES = 200
 

@@ -102,7 +102,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import ConformanceError
+from .errors import ConformanceError, hide_from_pytest
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 SQRT2 = math.sqrt(2.0)
 SQRT2PI = math.sqrt(2.0 * math.pi)

@@ -38,8 +38,10 @@ from ._cases import DataCase, dense_case
 from ._schemes import node_at
 from ._setup import SamplerSetup, input_seed
 from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
-from .errors import ConformanceError
+from .errors import ConformanceError, hide_from_pytest
 from .report import CheckReport
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 GROUP_NAMES = ("v small (lam 0.05)", "v large (lam 1)")
 

@@ -64,8 +64,10 @@ from ._inputs import from_numpy, host, require_shape, to_reference, to_shape_of_
 from ._setup import Setup, check_tolerance
 from ._shrink import shrink_sample_input, shrink_time_input
 from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
-from .errors import ConformanceError
+from .errors import ConformanceError, hide_from_pytest
 from .report import CheckReport
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 HARD_S = (0.0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 0.9, 1.0 - 1e-6, 1.0)
 ULPS = 8.0
@@ -233,6 +235,18 @@ def _time_shrinker(
     return shrinker
 
 
+def _candidate(setup: Setup, fn: Callable[..., Any], *args: Any, what: str) -> Any:
+    """``fn(*args)``; an exception inside the candidate is a ConformanceError saying so (the original chained)."""
+    try:
+        return fn(*args)
+    except ConformanceError:
+        raise
+    except Exception as exc:
+        raise ConformanceError(setup.check, f"{what} call", input=f"arrays of shape {tuple(args[0].shape)}",
+                               expected="its outputs", got=f"{type(exc).__name__}: {exc}", reference=setup.reference,
+                               note="the candidate raised under this reference") from exc
+
+
 def _pair(out: Any, check: str, what: str) -> tuple[Any, Any]:
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise ConformanceError(check, f"{what} return value", expected="a pair", got=type(out).__name__)
@@ -278,7 +292,7 @@ def check_coefficients(
     be = setup.backend
 
     def outputs(x: Any, t: Any) -> tuple[Any, Any]:
-        drift_c, diff_c = _pair(sde_fn(x, t), name, "sde_fn")
+        drift_c, diff_c = _pair(_candidate(setup, sde_fn, x, t, what="sde_fn"), name, "sde_fn")
         drift_c = to_reference(drift_c, be, check=name, name="drift f(x, t)")
         require_shape(drift_c, tuple(x.shape), check=name, name="drift f(x, t)")
         diff_c = to_reference(diff_c, be, check=name, name="diffusion g(t)")
@@ -328,7 +342,7 @@ def check_marginal(
     be = setup.backend
 
     def outputs(x: Any, t: Any) -> tuple[Any, Any]:
-        mean_c, std_c = _pair(marginal_fn(x, t), name, "marginal_fn")
+        mean_c, std_c = _pair(_candidate(setup, marginal_fn, x, t, what="marginal_fn"), name, "marginal_fn")
         mean_c = to_reference(mean_c, be, check=name, name="marginal mean")
         require_shape(mean_c, tuple(x.shape), check=name, name="marginal mean")
         std_c = to_reference(std_c, be, check=name, name="marginal std")

@@ -48,8 +48,10 @@ from ..gaussian import Gaussian
 from ._inputs import host, require_shape, to_reference
 from ._setup import Setup, check_tolerance
 from ._stats import norm_isf, t_isf
-from .errors import ConformanceError
+from .errors import ConformanceError, hide_from_pytest
 from .report import CheckReport
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 ATOL = 5e-3
 RTOL = 1e-4

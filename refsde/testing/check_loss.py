@@ -88,8 +88,10 @@ from ..gaussian import Gaussian
 from ._inputs import dtype_name, from_numpy, host, to_reference
 from ._setup import Setup, check_tolerance
 from ._stats import integrate_log_t, norm_isf, t_isf
-from .errors import ConformanceError
+from .errors import ConformanceError, hide_from_pytest
 from .report import CheckReport
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 WEIGHTINGS = ("sigma2", "likelihood", "none")
 MIN_CALLS = 64

@@ -41,8 +41,10 @@ from . import _schemes as S
 from ._cases import DataCase, gaussian_case
 from ._setup import SamplerSetup, check_tolerance
 from ._stats import detectable_std_error, moment_tests, norm_isf, sample_size, z_two_sided
-from .errors import ConformanceError
+from .errors import ConformanceError, hide_from_pytest
 from .report import CheckReport
+
+__tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
 SDE_METHODS = tuple(S.SDE_SCHEMES)
 ODE_METHODS = tuple(S.ODE_SCHEMES) + tuple(S.ALIASES)

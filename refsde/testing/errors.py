@@ -61,3 +61,13 @@ class ConformanceError(AssertionError):
         if self.note:
             lines.append(f"  {self.note}")
         return "\n".join(lines)
+
+
+def hide_from_pytest(excinfo: Any) -> bool:
+    """pytest's ``__tracebackhide__`` hook, set at module level in refsde.testing's modules: for a
+    :class:`ConformanceError` pytest shows the user's frames and the error's text, not refsde's internals
+    (as pytest's own helpers do); for any other exception (a bug in refsde) every frame stays visible."""
+    return excinfo is not None and excinfo.errisinstance(ConformanceError)
+
+
+__tracebackhide__ = hide_from_pytest

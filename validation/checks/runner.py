@@ -89,6 +89,23 @@ def run(backend: Any = None, *, only: str | None = None, seed: int = 0, device: 
         return run_checks(select(all_checks(), only), be, seed)
 
 
+def _backend_hint(obj: Any, first: Check, backend: Any, seed: int, echo: Any, out: Any) -> str | None:
+    """Run the implementation's first check on the default backend; when its code rejected the arrays and it is
+    written with another array library, stop with one line saying which backend to use (None: go on)."""
+    from .user_impl import library_of, rejected_arrays
+
+    library = library_of(obj)
+    if library is None or library == backend.name:
+        return None
+    (res,) = run_checks([first], backend, seed)
+    if res.verdict in ("FAIL", "ERROR") and rejected_arrays(res.detail):
+        hint = (f"your code rejected {backend.name} arrays; set backend = {library!r} on the impl or pass "
+                f"--backend {library}")
+        print(f"refsde validate: {hint}", file=out)
+        return hint
+    return None
+
+
 # ---------------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------------
@@ -102,23 +119,31 @@ def run_cli(args: Any, *, checks: Sequence[Check] | None = None, stream: Any = N
     import refsde
 
     out = stream if stream is not None else sys.stdout
-    name = getattr(args, "backend", None) or os.environ.get("REFSDE_BACKEND") or "numpy"
+    flag = getattr(args, "backend", None)  # --backend (REFSDE_BACKEND is a default, not a choice for this code)
+    explicit = flag or os.environ.get("REFSDE_BACKEND")
+    name = explicit or "numpy"
+    device, dtype = getattr(args, "device", None), getattr(args, "dtype", None)
     seed = int(getattr(args, "seed", 0) or 0)
     only = getattr(args, "only", None)
-    try:
-        backend = refsde.get_backend(name, device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
-    except Exception as exc:  # noqa: BLE001 - unknown or unavailable backend, bad device or dtype
-        print(f"refsde validate: cannot use backend {name!r}: {type(exc).__name__}: {exc}", file=out)
-        return 2
     impl_spec = getattr(args, "impl", None)
+    impl_obj = None
     if checks is None and impl_spec is not None:
-        from .user_impl import impl_checks, load_impl
+        from .user_impl import declared_backend, impl_checks, load_impl
 
         try:
-            checks = impl_checks(load_impl(impl_spec))
+            impl_obj = load_impl(impl_spec)
+            checks = impl_checks(impl_obj)
         except (ImportError, ValueError) as exc:
             print(f"refsde validate: cannot use --impl {impl_spec!r}: {type(exc).__name__}: {exc}", file=out)
             return 2
+        declared, d_device, d_dtype = declared_backend(impl_obj)
+        if declared is not None and not explicit:  # the implementation says which library its arrays are
+            name, device, dtype = declared, device or d_device, dtype or d_dtype
+    try:
+        backend = refsde.get_backend(name, device=device, dtype=dtype)
+    except Exception as exc:  # noqa: BLE001 - unknown or unavailable backend, bad device or dtype
+        print(f"refsde validate: cannot use backend {name!r}: {type(exc).__name__}: {exc}", file=out)
+        return 2
     chosen = select(all_checks() if checks is None else checks, only)
     if not chosen:
         print(f"refsde validate: no check name contains {only!r}", file=out)
@@ -132,6 +157,10 @@ def run_cli(args: Any, *, checks: Sequence[Check] | None = None, stream: Any = N
 
     start = time.perf_counter()
     with refsde.use_backend(backend):
+        if impl_obj is not None and not flag and getattr(impl_obj, "backend", None) is None:
+            hint = _backend_hint(impl_obj, chosen[0], backend, seed, echo, out)
+            if hint is not None:
+                return 2
         results = run_checks(chosen, backend, seed, echo=echo)
     elapsed = time.perf_counter() - start
     print(summary_line(results, elapsed, backend), file=out)

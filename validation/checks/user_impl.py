@@ -35,7 +35,8 @@ from typing import Any, Callable
 
 from .registry import Check, Context, Outcome, SkipCheck
 
-__all__ = ["IMPL_ATTRIBUTES", "impl_checks", "load_impl", "outcome_of"]
+__all__ = ["IMPL_ATTRIBUTES", "declared_backend", "impl_checks", "library_of", "load_impl", "outcome_of",
+           "rejected_arrays"]
 
 # (attribute, check name in refsde.testing, how to call it: fn(check, obj, ref, options))
 IMPL_ATTRIBUTES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -70,6 +71,36 @@ def load_impl(spec: str) -> Any:
             raise ValueError(f"--impl {spec!r}: {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     return obj
+
+
+ARRAY_LIBRARIES = ("torch", "jax", "cupy")
+
+
+def declared_backend(obj: Any) -> tuple[str | None, str | None, str | None]:
+    """(backend, device, dtype) the implementation declares (``backend = "torch"``, ``device``, ``dtype``
+    attributes), each None when absent."""
+    return tuple(getattr(obj, key, None) for key in ("backend", "device", "dtype"))  # type: ignore[return-value]
+
+
+def library_of(obj: Any) -> str | None:
+    """The array library the implementation's module imports (torch, jax or cupy), if any: where its code
+    rejects NumPy arrays, the backend to suggest."""
+    import types
+
+    module = obj if isinstance(obj, types.ModuleType) else sys.modules.get(getattr(obj, "__module__", "") or "")
+    names = set()
+    for value in vars(module).values() if module is not None else ():
+        if isinstance(value, types.ModuleType):
+            names.add(value.__name__.split(".")[0])
+    for lib in ARRAY_LIBRARIES:
+        if lib in names:
+            return lib
+    return None
+
+
+def rejected_arrays(detail: str) -> bool:
+    """Whether a failing row says the candidate raised on the check's arrays (not a wrong result)."""
+    return "raised under this reference" in detail or detail.startswith(("TypeError", "AttributeError", "RuntimeError"))
 
 
 def _outcome_from_report(report: Any) -> Outcome:
