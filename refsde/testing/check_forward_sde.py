@@ -56,10 +56,20 @@ See its docstring.  Its prior_logp part is deterministic.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ._causes import (
+    Slip,
+    diagnose,
+    diffusion_slips,
+    drift_slips,
+    marginal_mean_slips,
+    marginal_std_slips,
+    prior_logp_slips,
+    prior_std_slips,
+)
 from ._inputs import from_numpy, host, require_shape, to_reference, to_shape_of_x
 from ._setup import Setup, check_tolerance
 from ._shrink import shrink_sample_input, shrink_time_input
@@ -162,10 +172,13 @@ def _compare(
     *,
     input_of: Callable[[int], str] | None = None,
     shrinker: Callable[[int], str | None] | None = None,
+    slips: Sequence[Slip] = (),
 ) -> None:
     """Elementwise |got - expected| <= atol + rtol_i |expected|; raise at the worst ratio, else record it.
 
-    On failure ``shrinker(worst row)`` (if given) may add a hypothesis-shrunk failing input."""
+    On failure ``shrinker(worst row)`` (if given) may add a hypothesis-shrunk failing input, and the known
+    ``slips`` of the property are evaluated on the same inputs to name the likely cause."""
+    got_raw = got
     ratio, rel, allowed, expected, got = _ratios(expected, got, rtol_rows, atol)
     i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     stats[f"{prop}: relative error"] = float(rel[i, j])
@@ -186,6 +199,8 @@ def _compare(
             reference=repr(setup.ref),
             note=f"tolerance: rtol {float(rtol_rows[i]):.3g}, atol {atol:.3g} ({setup.dtype_label})",
             shrunk=(shrinker(int(i)) or "") if shrinker is not None else "",
+            cause=diagnose(slips, setup, got_raw, lambda alt: float(np.max(_ratios(alt, got_raw, rtol_rows, atol)[0])),
+                           float(ratio[i, j])) if slips else "",
         )
 
 
@@ -309,10 +324,10 @@ def check_coefficients(
     thresholds: dict[str, float] = {}
     r, a = setup.tolerance(setup.kappa(ref.drift_coefficient), rtol, atol)
     _compare(setup, "drift f(x, t)", host(be, ref.drift(setup.x64, setup.t64)), host(be, drift_c), r, a, stats, thresholds,
-             shrinker=_time_shrinker(setup, drift_at, ref.drift_coefficient, rtol, atol, shrink))
+             shrinker=_time_shrinker(setup, drift_at, ref.drift_coefficient, rtol, atol, shrink), slips=drift_slips(ref))
     r, a = setup.tolerance(setup.kappa(ref.diffusion), rtol, atol)
     _compare(setup, "diffusion g(t)", _broadcast_host(setup, ref.diffusion(setup.t64)), host(be, diff_c), r, a, stats, thresholds,
-             shrinker=_time_shrinker(setup, diffusion_at, ref.diffusion, rtol, atol, shrink))
+             shrinker=_time_shrinker(setup, diffusion_at, ref.diffusion, rtol, atol, shrink), slips=diffusion_slips(ref))
     return _report(setup, ("drift f(x, t)", "diffusion g(t)"), stats, thresholds)
 
 
@@ -362,10 +377,10 @@ def check_marginal(
     thresholds: dict[str, float] = {}
     r, a = setup.tolerance(setup.kappa(alpha_fn), rtol, atol)
     _compare(setup, "marginal mean", host(be, mean_r), host(be, mean_c), r, a, stats, thresholds,
-             shrinker=_time_shrinker(setup, mean_at, alpha_fn, rtol, atol, shrink))
+             shrinker=_time_shrinker(setup, mean_at, alpha_fn, rtol, atol, shrink), slips=marginal_mean_slips(ref))
     r, a = setup.tolerance(setup.kappa(sigma_fn), rtol, atol)
     _compare(setup, "marginal std", _broadcast_host(setup, std_r), host(be, std_c), r, a, stats, thresholds,
-             shrinker=_time_shrinker(setup, std_at, sigma_fn, rtol, atol, shrink))
+             shrinker=_time_shrinker(setup, std_at, sigma_fn, rtol, atol, shrink), slips=marginal_std_slips(ref))
     return _report(setup, ("marginal mean", "marginal std"), stats, thresholds)
 
 
@@ -465,10 +480,17 @@ def _prior_scale_and_mean(setup: Setup, zh: np.ndarray, z_chi: float, z_mean: fl
     thresholds["prior std: |Wilson-Hilferty z| of centered sum z^2 / s^2"] = z_chi
     stats["prior std: sample std / prior_std - 1"] = math.sqrt(q / k) - 1.0
     if abs(zq) > z_chi:
+        # the same chi-square test against the std each known slip would give (module _causes)
+        tried = prior_std_slips(setup.ref)
+        fits = [(abs(chi2_wilson_hilferty_z(float(np.sum(centered * centered)) / (alt * alt), k)), text)
+                for text, alt in tried]
+        fits = [(z, text) for z, text in fits if z <= z_chi]
+        cause = (f"likely cause: {min(fits)[1]} (|z| {min(fits)[0]:.3g} under it; {abs(zq):.3g} under the reference)"
+                 if fits else "no known slip of this property matches (tried: " + ", ".join(t for t, _ in tried) + ")")
         raise ConformanceError(
             setup.check, "prior std", input=f"{n} samples of shape ({n}, {d})", expected=repr(s),
             got=repr(math.sqrt(q / k) * s), statistic=abs(zq), threshold=z_chi,
-            statistic_name="|z| (chi-square, Wilson-Hilferty)", reference=setup.reference,
+            statistic_name="|z| (chi-square, Wilson-Hilferty)", reference=setup.reference, cause=cause,
         )
     zj = np.sqrt(n) * zh.mean(axis=0) / s
     j = int(np.argmax(np.abs(zj)))
@@ -534,6 +556,23 @@ def _prior_logp(setup: Setup, prior_logp_fn: Callable[[Any], Any], zh: np.ndarra
                 + (" ..." if D > 8 else "") + f" (shape {zb.shape})",
                 expected=repr(float(eh[i])), got=repr(float(gh[i])), statistic=float(err[i]), threshold=r,
                 statistic_name="error / scale S", reference=setup.reference, shrunk=shrunk,
+                cause=_logp_cause(zb, gh, eh, s, r, float(err[i])),
             )
     stats["prior logp: max error / scale S"] = worst[1]
     thresholds["prior logp: max error / scale S"] = worst[2]
+
+
+def _logp_cause(zb: np.ndarray, got: np.ndarray, expected: np.ndarray, s: float, r: float, err: float) -> str:
+    """The prior log-density slip (module _causes) under which the candidate's values pass the same rule."""
+    D = int(np.prod(zb.shape[1:]))
+    scale = np.sum(zb.reshape(zb.shape[0], -1) ** 2, axis=1) / (2 * s * s) + 0.5 * D * (abs(math.log(2 * math.pi * s * s)) + 1.0)
+    tried = prior_logp_slips(s)
+    fits = []
+    for text, fn in tried:
+        e = float(np.max(np.abs(got - fn(zb)) / scale))
+        if e <= r:
+            fits.append((e / r, text))
+    if not fits:
+        return "no known slip of this property matches (tried: " + ", ".join(t for t, _ in tried) + ")"
+    ratio, text = min(fits)
+    return f"likely cause: {text} (error / tolerance {ratio:.3g} under it; {err / r:.3g} under the reference)"

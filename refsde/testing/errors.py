@@ -13,7 +13,9 @@ class ConformanceError(AssertionError):
     ``input`` (the worst input, as text), ``expected`` / ``got`` (the reference and candidate values
     there), ``statistic`` / ``threshold`` (the test statistic and the bound it exceeded) and
     ``reference`` (repr of the reference SDE); ``shrunk`` (deterministic checks, when hypothesis is
-    installed: a minimal failing input found by hypothesis, with expected / got there; else "").
+    installed: a minimal failing input found by hypothesis, with expected / got there; else ""); ``cause``
+    (the known slip the candidate's output matches, or a line saying none of those tried does;
+    :mod:`refsde.testing._causes`).
     """
 
     def __init__(
@@ -30,6 +32,7 @@ class ConformanceError(AssertionError):
         reference: str = "",
         note: str = "",
         shrunk: str = "",
+        cause: str = "",
     ) -> None:
         self.check = check
         self.property = property
@@ -42,6 +45,7 @@ class ConformanceError(AssertionError):
         self.reference = reference
         self.note = note
         self.shrunk = shrunk
+        self.cause = cause
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -60,6 +64,8 @@ class ConformanceError(AssertionError):
             lines.append(f"  {self.statistic_name} {self.statistic:.3g}{thr}")
         if self.note:
             lines.append(f"  {self.note}")
+        if self.cause:
+            lines.append(f"  {self.cause}")
         return "\n".join(lines)
 
 
