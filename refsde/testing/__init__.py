@@ -13,9 +13,15 @@ The machinery checks take your sampler, corrector, loss or likelihood and call i
 data the check chooses (Gaussian or Gaussian mixture):
 
 * :func:`check_sde_sampler` / :func:`check_ode_sampler`: ``sampler_fn(score_fn, x_T, n_steps) -> x`` at t = eps;
+* :func:`check_pf_ode_drift` / :func:`check_reverse_drift`: ``drift_fn(score_fn, x, t) -> v`` (deterministic,
+  the cheapest place to find a drift bug: f - g^2 s / 2 and f - g^2 s);
 * :func:`check_corrector`: ``corrector_fn(score_fn, x, t) -> x'`` (Langevin-type steps at a fixed float t);
 * :func:`check_dsm_loss`: ``loss_fn(score_fn, x0) -> scalar`` (the continuous DSM objective);
 * :func:`check_log_likelihood`: ``loglik_fn(score_fn, x0) -> (n,)`` log p in nats.
+
+:func:`check_all` runs every check whose piece an implementation object has (``sde_fn``, ``sde_sampler``,
+``log_likelihood``, ...; the table is in :mod:`refsde.testing.check_all`) and returns one combined report:
+what ``refsde validate --impl module:object`` does, from Python.
 
 Hypothesis strategies (SDEs, times, Gaussian / mixture data) are in :mod:`refsde.testing.strategies`
 (imported on first use: it needs hypothesis); the pytest plugin (``--refsde-backend``, fixtures
@@ -28,7 +34,9 @@ returns a :class:`CheckReport`.  Tolerances and test design: the docstrings of t
 
 from typing import Any
 
+from .check_all import AllReport, check_all
 from .check_corrector import check_corrector
+from .check_drift import check_pf_ode_drift, check_reverse_drift
 from .check_likelihood import check_log_likelihood
 from .check_loss import check_dsm_loss
 from .check_samplers import check_ode_sampler, check_sde_sampler
@@ -37,15 +45,19 @@ from .errors import ConformanceError
 from .report import CheckReport
 
 __all__ = [
+    "AllReport",
     "CheckReport",
     "ConformanceError",
+    "check_all",
     "check_coefficients",
     "check_corrector",
     "check_dsm_loss",
     "check_log_likelihood",
     "check_marginal",
     "check_ode_sampler",
+    "check_pf_ode_drift",
     "check_prior",
+    "check_reverse_drift",
     "check_sde_sampler",
     "prior_sample_size",
     "strategies",

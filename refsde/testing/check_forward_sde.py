@@ -257,7 +257,8 @@ def _candidate(setup: Setup, fn: Callable[..., Any], *args: Any, what: str) -> A
     except ConformanceError:
         raise
     except Exception as exc:
-        raise ConformanceError(setup.check, f"{what} call", input=f"arrays of shape {tuple(args[0].shape)}",
+        shapes = ", ".join(str(tuple(a.shape)) for a in args if hasattr(a, "shape"))
+        raise ConformanceError(setup.check, f"{what} call", input=f"arrays of shape {shapes}",
                                expected="its outputs", got=f"{type(exc).__name__}: {exc}", reference=setup.reference,
                                note="the candidate raised under this reference") from exc
 

@@ -1,25 +1,9 @@
 """``refsde validate --impl module:object``: run the :mod:`refsde.testing` checks on a user's implementation.
 
-The object (a module, a class instance, a ``types.SimpleNamespace`` ...) names its pieces by attribute:
-
-============================  ========================================================================
-attribute                     checked by
-============================  ========================================================================
-``reference``                 required: the refsde SDE that is the contract (e.g. ``refsde.VPSDE()``)
-``sde_fn``                    ``check_coefficients``  ``sde_fn(x, t) -> (drift, diffusion)``
-``marginal_fn``               ``check_marginal``      ``marginal_fn(x0, t) -> (mean, std)``
-``prior_sample_fn`` +         ``check_prior``         ``prior_sample_fn(shape) -> z``,
-``prior_logp_fn``                                     ``prior_logp_fn(z) -> (n,)``
-``sde_sampler``               ``check_sde_sampler``   ``sde_sampler(score_fn, x_T, n_steps) -> x``
-``ode_sampler``               ``check_ode_sampler``   ``ode_sampler(score_fn, x_T, n_steps) -> x``
-``corrector``                 ``check_corrector``     ``corrector(score_fn, x, t) -> x'``
-``dsm_loss``                  ``check_dsm_loss``      ``dsm_loss(score_fn, x0) -> scalar``
-``log_likelihood``            ``check_log_likelihood`` ``log_likelihood(score_fn, x0) -> (n,)``
-============================  ========================================================================
-
-Optional ``check_options``: a dict from attribute name to keyword arguments of its check, e.g.
-``{"sde_sampler": {"method": "euler_maruyama", "n_steps": 100}, "dsm_loss": {"weighting": "likelihood"}}``.
-Missing attributes give SKIP rows that say so; a check this refsde does not have gives a SKIP row too.
+The object (a module, a class instance, a ``types.SimpleNamespace`` ...) names its pieces by attribute, as
+:func:`refsde.testing.check_all` reads them (the table of pieces, ``reference``, ``check_options``, ``backend``
+/ ``device`` / ``dtype``: :mod:`refsde.testing.check_all`; one definition, used by both).  A missing piece is
+a SKIP row that says so.
 A passing check is a PASS row whose statistic/threshold are those of its tightest comparison (largest
 statistic / threshold); a :class:`refsde.testing.ConformanceError` is a FAIL row with the error's statistic,
 threshold and message.  Any other exception from the candidate is an ERROR row.
@@ -33,22 +17,15 @@ import os
 import sys
 from typing import Any, Callable
 
+from refsde.testing.check_all import PIECES, _options, _reference, check_piece, declared_backend
+
 from .registry import Check, Context, Outcome, SkipCheck
 
 __all__ = ["IMPL_ATTRIBUTES", "declared_backend", "impl_checks", "library_of", "load_impl", "outcome_of",
            "rejected_arrays"]
 
-# (attribute, check name in refsde.testing, how to call it: fn(check, obj, ref, options))
-IMPL_ATTRIBUTES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("sde_fn",), "check_coefficients"),
-    (("marginal_fn",), "check_marginal"),
-    (("prior_sample_fn", "prior_logp_fn"), "check_prior"),
-    (("sde_sampler",), "check_sde_sampler"),
-    (("ode_sampler",), "check_ode_sampler"),
-    (("corrector",), "check_corrector"),
-    (("dsm_loss",), "check_dsm_loss"),
-    (("log_likelihood",), "check_log_likelihood"),
-)
+# (attributes, check name in refsde.testing): the one table is refsde.testing.check_all.PIECES
+IMPL_ATTRIBUTES = PIECES
 
 
 def load_impl(spec: str) -> Any:
@@ -74,12 +51,6 @@ def load_impl(spec: str) -> Any:
 
 
 ARRAY_LIBRARIES = ("torch", "jax", "cupy")
-
-
-def declared_backend(obj: Any) -> tuple[str | None, str | None, str | None]:
-    """(backend, device, dtype) the implementation declares (``backend = "torch"``, ``device``, ``dtype``
-    attributes), each None when absent."""
-    return tuple(getattr(obj, key, None) for key in ("backend", "device", "dtype"))  # type: ignore[return-value]
 
 
 def library_of(obj: Any) -> str | None:
@@ -138,36 +109,25 @@ def outcome_of(run: Callable[[], Any]) -> Outcome:
     return _outcome_from_report(report)
 
 
-def _run_one(check_name: str, attrs: tuple[str, ...], obj: Any, ref: Any, options: dict) -> Callable[[Context], Outcome]:
+def _run_one(check_name: str, attrs: tuple[str, ...], obj: Any) -> Callable[[Context], Outcome]:
     def run(ctx: Context) -> Outcome:
-        from refsde import testing as rt
-
-        missing = [a for a in attrs if not hasattr(obj, a)]
-        if missing:
-            raise SkipCheck(f"the implementation has no attribute {' / '.join(missing)}")
-        check = getattr(rt, check_name, None)
-        if check is None:
-            raise SkipCheck(f"refsde.testing has no {check_name} in this version")
-        kwargs = dict(options)
-        kwargs.setdefault("backend", ctx.backend)
-        kwargs.setdefault("seed", ctx.seed)
-        return outcome_of(lambda: check(*(getattr(obj, a) for a in attrs), ref, **kwargs))
+        res = check_piece(obj, attrs, check_name, backend=ctx.backend, seed=ctx.seed)
+        if res.verdict == "SKIP":
+            raise SkipCheck(res.reason)
+        if res.verdict == "ERROR":
+            raise res.error  # type: ignore[misc]  # the runner's ERROR row
+        return outcome_of(lambda: res.report if res.error is None else _raise(res.error))
 
     return run
 
 
+def _raise(err: BaseException) -> Any:
+    raise err
+
+
 def impl_checks(obj: Any) -> list[Check]:
-    """The checks of ``obj`` (rows named ``impl.<check>``); ValueError when it has no ``reference`` SDE."""
-    ref = getattr(obj, "reference", None)
-    if ref is None or not hasattr(ref, "marginal_coefficients"):
-        raise ValueError("the implementation must have an attribute 'reference': the refsde SDE it implements "
-                         "(e.g. reference = refsde.VPSDE(beta_min=0.1, beta_max=20.0))")
-    options_all = getattr(obj, "check_options", None) or {}
-    if not isinstance(options_all, dict):
-        raise ValueError(f"check_options must be a dict from attribute name to keyword arguments, got {type(options_all).__name__}")
-    checks = []
-    for attrs, check_name in IMPL_ATTRIBUTES:
-        options = dict(options_all.get(attrs[0], {}) or {})
-        label = check_name.removeprefix("check_")
-        checks.append(Check(f"impl.{label}", _run_one(check_name, attrs, obj, ref, options), "impl"))
-    return checks
+    """The checks of ``obj`` (rows named ``impl.<check>``); ValueError when it has no ``reference`` SDE or a
+    malformed ``check_options``."""
+    _reference(obj)
+    _options(obj)
+    return [Check(f"impl.{name.removeprefix('check_')}", _run_one(name, attrs, obj), "impl") for attrs, name in PIECES]
