@@ -31,15 +31,16 @@ and a piece whose check raised anything but :class:`ConformanceError` is an ERRO
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import ConformanceError, hide_from_pytest
 from .report import CheckReport
 
 __tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
-__all__ = ["AllReport", "PIECES", "PieceResult", "check_all", "check_piece", "declared_backend"]
+__all__ = ["PIECES", "AllReport", "PieceResult", "check_all", "check_piece", "declared_backend"]
 
 # (attributes of the implementation, the check in refsde.testing that takes them, in this order)
 PIECES: tuple[tuple[tuple[str, ...], str], ...] = (

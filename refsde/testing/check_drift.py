@@ -37,14 +37,15 @@ same inputs and the one the candidate matches is named.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ._causes import Slip, diagnose
 from ._cases import ExactScore, gaussian_case
+from ._causes import Slip, diagnose
 from ._inputs import from_numpy, host, require_shape, to_reference
-from .check_forward_sde import _candidate, _ratios, _Setup, _tolerances
+from .check_forward_sde import _candidate, _Setup, _tolerances
 from .errors import ConformanceError, hide_from_pytest
 from .report import CheckReport
 
@@ -105,7 +106,7 @@ def drift_slips_of(weight: float) -> list[Slip]:
 def _check_drift(drift_fn: Callable[..., Any], ref: Any, weight: float, name: str, prop: str, *, time: str, seed: int,
                  backend: Any, dtype: Any, rtol: Any, atol: Any, n: int, d: int) -> CheckReport:
     if not callable(drift_fn):
-        raise ValueError(f"{name}: drift_fn must be callable drift_fn(score_fn, x, t), got {drift_fn!r}")
+        raise TypeError(f"{name}: drift_fn must be callable drift_fn(score_fn, x, t), got {drift_fn!r}")
     if time not in TIMES:
         raise ValueError(f"{name}: time must be one of {TIMES}, got {time!r}")
     rtol, atol = _tolerances(rtol, atol)

@@ -15,7 +15,8 @@ import importlib
 import math
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from refsde.testing.check_all import PIECES, _options, _reference, check_piece, declared_backend
 
