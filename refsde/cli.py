@@ -2,8 +2,8 @@
 
 ``refsde validate``                      validate refsde itself on the backend (table, exit code 0 iff all pass)
 ``refsde validate --impl mod:obj``       run the refsde.testing checks on a user's implementation instead
-``refsde validate --report R.md``        also write a markdown report (with figures when matplotlib is there)
-``refsde validate --plots DIR``          write the figures to DIR
+``refsde validate --report R.md``        also write a markdown report (figures only with --plots)
+``refsde validate --plots DIR``          write the figures to DIR (of the --impl code, or of refsde itself)
 ``refsde validate --bench [--quick]``    run the benchmarks instead (results in backends/<name>/BENCH.md)
 """
 

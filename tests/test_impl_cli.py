@@ -146,6 +146,107 @@ def test_figures_are_made(tmp_path: Any, backend: Any) -> None:
         assert "likelihood_errors.png" in names, note
 
 
+IMPL_WITH_BUG = """
+import numpy as np
+import refsde
+
+reference = refsde.VPSDE(beta_min=0.1, beta_max=20.0)
+
+
+def sde_fn(x, t):
+    beta = 0.1 + 19.9 * t
+    return -0.5 * beta[:, None] * x, np.sqrt(beta)
+
+
+def marginal_fn(x0, t):
+    B = 0.1 * t + 0.5 * 19.9 * t ** 2
+    return np.exp(-0.5 * B)[:, None] * x0, -np.expm1(-B)   # planted: the variance returned as the std
+"""
+
+
+def _impl_args(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> SimpleNamespace:
+    (tmp_path / "userimpl_fig.py").write_text(IMPL_WITH_BUG)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("userimpl_fig", None)
+    base = dict(backend="numpy", dtype=None, device=None, only=None, seed=0, impl="userimpl_fig", report=None, plots=None)
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def test_impl_figures_are_of_the_users_pieces(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib")
+    args = _impl_args(tmp_path, monkeypatch, report=str(tmp_path / "R.md"), plots=str(tmp_path / "figs"))
+    out = io.StringIO()
+    assert runner.run_cli(args, stream=out) == 1
+    names = sorted(os.listdir(tmp_path / "figs"))
+    assert names == ["impl_coefficients.png", "impl_marginal.png"], names  # none of refsde's own, no sampler plots
+    text = (tmp_path / "R.md").read_text()
+    assert "![sde_fn (coefficients): PASS](figs/impl_coefficients.png)" in text
+    assert "![marginal_fn (marginal): FAIL](figs/impl_marginal.png)" in text
+    assert "the variance sigma_t^2 returned as the std" in text  # the named cause is in the report's detail
+
+
+def test_impl_figures_come_from_the_candidate(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The panel of a failing check holds the candidate's values (the variance), not the reference's std."""
+    import numpy as np
+
+    from refsde import testing as rt
+
+    args = _impl_args(tmp_path, monkeypatch)
+    mod = impl.load_impl(args.impl)
+    with pytest.raises(rt.ConformanceError) as info:
+        rt.check_marginal(mod.marginal_fn, mod.reference)
+    (std,) = [p for p in info.value.evidence if p["title"] == "marginal std sigma_t"]
+    np.testing.assert_allclose(std["got"], std["expected"] ** 2, rtol=1e-12)
+
+
+def test_report_alone_draws_no_figures(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = _impl_args(tmp_path, monkeypatch, report=str(tmp_path / "R.md"))
+    assert runner.run_cli(args, stream=io.StringIO()) == 1
+    assert not list(tmp_path.rglob("*.png")) and not (tmp_path / "figures").exists()
+    assert "figures: not drawn (pass --plots DIR to draw them)" in (tmp_path / "R.md").read_text()
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"report": "DIR"}, "is a directory"),
+    ({"report": "R.txt"}, "ending in .md"),
+    ({"plots": "FILE"}, "is a file"),
+    ({"seed": -1}, "--seed must be an integer >= 0"),
+])
+def test_outputs_are_validated_before_any_check_runs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, kw: dict,
+                                                     message: str) -> None:
+    (tmp_path / "DIR").mkdir()
+    (tmp_path / "FILE").write_text("x")
+    kw = {k: (str(tmp_path / v) if isinstance(v, str) else v) for k, v in kw.items()}
+    args = _impl_args(tmp_path, monkeypatch, **kw)
+    out = io.StringIO()
+    assert runner.run_cli(args, stream=out) == 2
+    assert message in out.getvalue() and "impl.coefficients" not in out.getvalue(), out.getvalue()
+
+
+def test_unwritable_report_location_is_refused(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        args = _impl_args(tmp_path, monkeypatch, report=str(locked / "sub" / "R.md"))
+        out = io.StringIO()
+        assert runner.run_cli(args, stream=out) == 2
+        assert "cannot create it" in out.getvalue()
+    finally:
+        locked.chmod(0o700)
+
+
+def test_an_existing_report_is_overwritten_with_a_notice(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "R.md").write_text("the user's notes")
+    args = _impl_args(tmp_path, monkeypatch, report=str(tmp_path / "R.md"))
+    out = io.StringIO()
+    runner.run_cli(args, stream=out)
+    assert f"overwriting {tmp_path / 'R.md'} (it existed before this run)" in out.getvalue()
+
+
 def test_environment_lines_name_the_machine(backend: Any) -> None:
     lines = report_md.environment_lines(backend)
     assert any(ln.startswith("- machine:") for ln in lines) and any("numpy" in ln for ln in lines)

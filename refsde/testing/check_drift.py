@@ -47,7 +47,7 @@ from ._causes import Slip, diagnose
 from ._inputs import from_numpy, host, require_shape, to_reference
 from .check_forward_sde import _candidate, _Setup, _tolerances
 from .errors import ConformanceError, hide_from_pytest
-from .report import CheckReport
+from .report import CheckReport, collects_evidence
 
 __tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
@@ -150,6 +150,7 @@ def _check_drift(drift_fn: Callable[..., Any], ref: Any, weight: float, name: st
                         notes=(f"time convention {time!r}", score.domain_note()))
 
 
+@collects_evidence
 def check_pf_ode_drift(drift_fn: Callable[[Any, Any, Any], Any], ref: Any, *, time: str = "forward", seed: int = 0,
                        backend: Any = None, dtype: Any = None, rtol: float | None = None, atol: float | None = None,
                        n: int = 64, d: int = 3) -> CheckReport:
@@ -163,6 +164,7 @@ def check_pf_ode_drift(drift_fn: Callable[[Any, Any, Any], Any], ref: Any, *, ti
                         seed=seed, backend=backend, dtype=dtype, rtol=rtol, atol=atol, n=n, d=d)
 
 
+@collects_evidence
 def check_reverse_drift(drift_fn: Callable[[Any, Any, Any], Any], ref: Any, *, time: str = "forward", seed: int = 0,
                         backend: Any = None, dtype: Any = None, rtol: float | None = None, atol: float | None = None,
                         n: int = 64, d: int = 3) -> CheckReport:

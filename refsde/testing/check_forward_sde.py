@@ -75,7 +75,7 @@ from ._setup import Setup, check_tolerance
 from ._shrink import shrink_sample_input, shrink_time_input
 from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
 from .errors import ConformanceError, hide_from_pytest
-from .report import CheckReport
+from .report import CheckReport, add_panel, collects_evidence
 
 __tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
@@ -277,11 +277,26 @@ def _broadcast_host(setup: _Setup, a: Any, shape: tuple[int, ...] | None = None)
     return np.broadcast_to(h, setup.x_host.shape if shape is None else shape)
 
 
+def _time_panel(setup: _Setup, what: str, expected: np.ndarray, got: np.ndarray, per_x: bool = False) -> None:
+    """A curve panel of a time coefficient: the candidate's against the reference's on the check's t grid (per row
+    the coordinate of largest |x|; divided by x there when ``per_x``)."""
+    rows = np.arange(setup.n)
+    j = np.argmax(np.abs(setup.x_host), axis=1) if per_x else np.zeros(setup.n, dtype=int)
+    e = expected.reshape(setup.n, -1)[rows, j]
+    g = got.reshape(setup.n, -1)[rows, j]
+    if per_x:
+        e, g = e / setup.x_host[rows, j], g / setup.x_host[rows, j]
+    order = np.argsort(setup.t_host, kind="stable")
+    add_panel("curve", what, x=setup.t_host[order], expected=e[order], got=g[order], xlabel="t", ylabel=what,
+              logx=False, logy=bool(np.all(e > 0)))
+
+
 def _report(setup: _Setup, props: tuple[str, ...], stats: dict, thresholds: dict) -> CheckReport:
     return setup.report(props, setup.n, stats, thresholds, deterministic=True, detectable={
         "relative error at a grid point (any above its tolerance is detected)": max(thresholds.values())})
 
 
+@collects_evidence
 def check_coefficients(
     sde_fn: Callable[[Any, Any], tuple[Any, Any]],
     ref: Any,
@@ -321,6 +336,9 @@ def check_coefficients(
         return _broadcast_host(setup, ref.diffusion(t64), tuple(x.shape)), host(be, outputs(x, t)[1])
 
     drift_c, diff_c = outputs(setup.x, setup.t)
+    _time_panel(setup, "diffusion g(t)", _broadcast_host(setup, ref.diffusion(setup.t64)), host(be, diff_c))
+    _time_panel(setup, "drift coefficient f(t) = f(x, t) / x", host(be, ref.drift(setup.x64, setup.t64)), host(be, drift_c),
+                per_x=True)
     stats: dict[str, float] = {}
     thresholds: dict[str, float] = {}
     r, a = setup.tolerance(setup.kappa(ref.drift_coefficient), rtol, atol)
@@ -332,6 +350,7 @@ def check_coefficients(
     return _report(setup, ("drift f(x, t)", "diffusion g(t)"), stats, thresholds)
 
 
+@collects_evidence
 def check_marginal(
     marginal_fn: Callable[[Any, Any], tuple[Any, Any]],
     ref: Any,
@@ -372,6 +391,8 @@ def check_marginal(
 
     mean_c, std_c = outputs(setup.x, setup.t)
     mean_r, std_r = ref.marginal(setup.x64, setup.t64)
+    _time_panel(setup, "marginal std sigma_t", _broadcast_host(setup, std_r), host(be, std_c))
+    _time_panel(setup, "marginal mean coefficient alpha_t = mean / x0", host(be, mean_r), host(be, mean_c), per_x=True)
     alpha_fn = lambda t: ref.marginal_coefficients(t)[0]  # noqa: E731
     sigma_fn = lambda t: ref.marginal_coefficients(t)[1]  # noqa: E731
     stats: dict[str, float] = {}
@@ -394,6 +415,7 @@ def prior_sample_size(d: int, *, alpha: float = 1e-6, rel_std_error: float = 0.0
     return 1 + math.ceil(k / d)
 
 
+@collects_evidence
 def check_prior(
     prior_sample_fn: Callable[[tuple[int, ...]], Any],
     prior_logp_fn: Callable[[Any], Any],
@@ -446,6 +468,8 @@ def check_prior(
     stats: dict[str, float] = {}
     thresholds: dict[str, float] = {}
     zh = _prior_samples(setup, prior_sample_fn, n, d)
+    add_panel("qq", f"prior samples / prior_std ({n} x {d}) against N(0, 1)",
+              series=[("all coordinates", zh / float(ref.prior_std))])
     _prior_scale_and_mean(setup, zh, z_chi, z_mean, stats, thresholds)
     _prior_logp(setup, prior_logp_fn, zh, rtol, shrink, stats, thresholds)
     z_pow = norm_isf(1.0 - power)

@@ -49,7 +49,7 @@ from ._inputs import host, require_shape, to_reference
 from ._setup import Setup, check_tolerance
 from ._stats import norm_isf, t_isf
 from .errors import ConformanceError, hide_from_pytest
-from .report import CheckReport
+from .report import CheckReport, add_panel, collects_evidence
 
 __tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
@@ -75,6 +75,7 @@ def likelihood_data(ref: Any, d: int, seed: int) -> tuple[np.ndarray, np.ndarray
     return mean, (q * lam) @ q.T, lam, q
 
 
+@collects_evidence
 def check_log_likelihood(
     loglik_fn: Callable[[Callable[[Any, Any], Any], Any], Any],
     ref: Any,
@@ -118,6 +119,8 @@ def check_log_likelihood(
     mismatch = log_p_eps - target  # = log p_T(Phi(x)) - log pi(Phi(x))
     # run
     got = _run(setup, loglik_fn, tg)
+    add_panel("hist", f"log-likelihood minus the exact target ({got.shape[0]} inputs, d = {d})", values=got - target,
+              xlabel="candidate log p - exact log p (nats)")
     # test and report
     stats: dict[str, float] = {
         "prior mismatch log p_eps - target: max |.| (nats)": float(np.max(np.abs(mismatch))),

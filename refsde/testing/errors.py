@@ -15,7 +15,8 @@ class ConformanceError(AssertionError):
     ``reference`` (repr of the reference SDE); ``shrunk`` (deterministic checks, when hypothesis is
     installed: a minimal failing input found by hypothesis, with expected / got there; else ""); ``cause``
     (the known slip the candidate's output matches, or a line saying none of those tried does;
-    :mod:`refsde.testing._causes`).
+    :mod:`refsde.testing._causes`); ``evidence`` (the panels the check recorded before failing, from which
+    ``refsde validate --impl --plots`` draws figures).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class ConformanceError(AssertionError):
         self.note = note
         self.shrunk = shrunk
         self.cause = cause
+        self.evidence: list = []  # panels for figures (refsde.testing.report.add_panel), set by the check
         super().__init__(self._message())
 
     def _message(self) -> str:

@@ -35,6 +35,7 @@ class Outcome:
     statistic: float
     threshold: float
     detail: str = ""
+    evidence: tuple = dataclasses.field(default=(), compare=False, repr=False)  # panels for figures (--impl --plots)
 
     @property
     def passed(self) -> bool:
@@ -52,6 +53,8 @@ class CheckResult:
     seconds: float
     detail: str = ""
     error: bool = False
+    evidence: tuple = dataclasses.field(default=(), compare=False, repr=False)  # refsde.testing.report panels
+    piece: str = ""  # under --impl: the implementation's attribute(s) the row judged
 
     @property
     def verdict(self) -> str:
@@ -67,6 +70,7 @@ class Check:
     name: str
     fn: Callable[["Context"], Outcome]
     family: str = ""
+    piece: str = ""  # an --impl row: the implementation's attribute(s) it judges
 
 
 @dataclasses.dataclass

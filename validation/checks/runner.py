@@ -47,7 +47,8 @@ def run_checks(checks: Iterable[Check], backend: Any, seed: int = 0, echo: Calla
             warnings.simplefilter("always")
             try:
                 out = check.fn(ctx)
-                res = CheckResult(check.name, out.passed, float(out.statistic), float(out.threshold), 0.0, out.detail)
+                res = CheckResult(check.name, out.passed, float(out.statistic), float(out.threshold), 0.0, out.detail,
+                                  evidence=tuple(out.evidence), piece=check.piece)
             except SkipCheck as exc:
                 res = CheckResult(check.name, None, math.nan, math.nan, 0.0, str(exc))
             except Exception as exc:  # noqa: BLE001 - every failure becomes an ERROR row
@@ -127,6 +128,14 @@ def run_cli(args: Any, *, checks: Sequence[Check] | None = None, stream: Any = N
     only = getattr(args, "only", None)
     impl_spec = getattr(args, "impl", None)
     impl_obj = None
+    report, plots = getattr(args, "report", None), getattr(args, "plots", None)
+    if report or plots or seed < 0:
+        from ..report.markdown import check_outputs
+
+        problem = check_outputs(report, plots, seed)
+        if problem is not None:
+            print(f"refsde validate: {problem}", file=out)
+            return 2
     if checks is None and impl_spec is not None:
         from .user_impl import declared_backend, impl_checks, load_impl
 
@@ -164,7 +173,6 @@ def run_cli(args: Any, *, checks: Sequence[Check] | None = None, stream: Any = N
         results = run_checks(chosen, backend, seed, echo=echo)
     elapsed = time.perf_counter() - start
     print(summary_line(results, elapsed, backend), file=out)
-    report, plots = getattr(args, "report", None), getattr(args, "plots", None)
     if report or plots:
         from ..report.markdown import write_outputs
 

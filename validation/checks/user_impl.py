@@ -106,8 +106,9 @@ def outcome_of(run: Callable[[], Any]) -> Outcome:
         thr = math.nan if err.threshold is None else float(err.threshold)
         if math.isnan(thr):
             stat, thr = 1.0, 0.0  # a failure without a statistic (e.g. wrong shape) still reads FAIL
-        return Outcome(stat, thr, str(err))
-    return _outcome_from_report(report)
+        return Outcome(stat, thr, str(err), evidence=tuple(getattr(err, "evidence", ())))
+    out = _outcome_from_report(report)
+    return Outcome(out.statistic, out.threshold, out.detail, evidence=tuple(getattr(report, "evidence", ())))
 
 
 def _run_one(check_name: str, attrs: tuple[str, ...], obj: Any) -> Callable[[Context], Outcome]:
@@ -131,4 +132,5 @@ def impl_checks(obj: Any) -> list[Check]:
     malformed ``check_options``."""
     _reference(obj)
     _options(obj)
-    return [Check(f"impl.{name.removeprefix('check_')}", _run_one(name, attrs, obj), "impl") for attrs, name in PIECES]
+    return [Check(f"impl.{name.removeprefix('check_')}", _run_one(name, attrs, obj), "impl", " + ".join(attrs))
+            for attrs, name in PIECES]

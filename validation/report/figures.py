@@ -1,6 +1,13 @@
-"""Figures of ``refsde validate --plots DIR`` / ``--report`` (matplotlib, the ``plot`` extra).
+"""Figures of ``refsde validate --plots DIR`` (matplotlib, the ``plot`` extra).
 
-Each figure is computed on the validation backend (arrays converted with ``backend.to_numpy`` only for
+Under ``--impl`` every figure is of the user's code (:func:`make_impl_figures`): one file per checked piece,
+``impl_<check>.png``, titled with the piece's attribute, its check and the verdict, drawn from the panels the
+check recorded from the candidate's own outputs (``CheckReport.evidence`` / ``ConformanceError.evidence``,
+:data:`refsde.testing.report.PANEL_KINDS`): its time coefficients or std(t) against the closed form, QQ plots of
+its samples standardized by the exact law the check used, its convergence-order ladder, its log-likelihood
+errors.  A piece whose check records no panel (a SKIP, the deterministic drift and loss checks) has no figure.
+
+refsde's own figures (self-validation, no ``--impl``; :func:`make_figures`): each figure is computed on the validation backend (arrays converted with ``backend.to_numpy`` only for
 plotting) against a closed form of :mod:`refsde.gaussian` or of the SDE:
 
 1. ``std_vs_closed_form.png``: the std of forward Euler-Maruyama paths from x0 = 0 (4000 paths, 1000
@@ -26,7 +33,7 @@ import numpy as np
 import refsde
 from refsde.testing._stats import norm_ppf
 
-__all__ = ["make_figures"]
+__all__ = ["make_figures", "make_impl_figures"]
 
 MU = [0.5, -1.0]
 SIGMA = [[1.0, 0.4], [0.4, 0.5]]
@@ -184,3 +191,82 @@ def make_figures(backend: Any, directory: str, *, seed: int = 0, stream: Any = N
             except Exception as exc:  # noqa: BLE001 - a figure that cannot be made is reported, not fatal
                 skipped.append(f"{filename} ({type(exc).__name__}: {exc})")
     return made, ("figures skipped: " + "; ".join(skipped)) if skipped else ""
+
+
+# ---- figures of the user's code (--impl) ---------------------------------------------------------------------------
+def _panel(ax: Any, panel: dict) -> None:
+    kind = panel["kind"]
+    if kind == "curve":
+        ax.plot(panel["x"], panel["expected"], "k-", lw=1, label="closed form (reference)")
+        ax.plot(panel["x"], panel["got"], "o", ms=3, mfc="none", label="your code")
+        ax.set_xlabel(panel.get("xlabel", ""))
+        ax.set_ylabel(panel.get("ylabel", ""), fontsize=8)
+        if panel.get("logy"):
+            ax.set_yscale("log")
+        if panel.get("logx"):
+            ax.set_xscale("log")
+    elif kind == "qq":
+        lo, hi = 0.0, 0.0
+        for label, p, q in panel["series"]:
+            ref_q = np.array([norm_ppf(float(v)) for v in p])
+            ax.plot(ref_q, q, ".", ms=2, label=label)
+            lo, hi = min(lo, float(ref_q[0]), float(np.min(q))), max(hi, float(ref_q[-1]), float(np.max(q)))
+        lim = max(abs(lo), abs(hi), 1.0)
+        ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.8, label="the exact law")
+        ax.set_xlabel("N(0, 1) quantile")
+        ax.set_ylabel("your samples, standardized by the exact law", fontsize=8)
+    elif kind == "ladder":
+        steps, errs = np.asarray(panel["steps"], float), np.asarray(panel["errors"], float)
+        ax.loglog(steps, errs, "o-", label=f"your code (observed order {panel.get('observed_order', math.nan):.2f})")
+        order = panel.get("expected_order")
+        if order is not None and errs.size and errs[0] > 0:
+            ax.loglog(steps, errs[0] * (steps / steps[0]) ** (-float(order)), "k--", lw=0.8, label=f"order {order}")
+        ax.set_xlabel("steps")
+        ax.set_ylabel(panel.get("ylabel", "error"), fontsize=8)
+    elif kind == "hist":
+        ax.hist(np.asarray(panel["values"], float), bins=40)
+        ax.set_xlabel(panel.get("xlabel", ""), fontsize=8)
+        ax.set_ylabel("inputs")
+    ax.set_title(panel["title"], fontsize=8)
+    if kind != "hist":
+        ax.legend(fontsize=7)
+
+
+def make_impl_figures(results: Any, directory: str, *, stream: Any = None) -> tuple[list[tuple[str, str]], str]:
+    """One figure per ``--impl`` row that recorded evidence, written to ``directory``; returns
+    ([(caption, path)], note naming the rows without a figure)."""
+    out = stream if stream is not None else sys.stdout
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return [], "figures skipped: matplotlib is not installed (pip install 'refsde[plot]')"
+    os.makedirs(directory, exist_ok=True)
+    made, without = [], []
+    for res in results:
+        panels = list(getattr(res, "evidence", ()) or ())
+        if not panels:
+            if res.verdict != "SKIP":
+                without.append(res.name)
+            continue
+        filename = f"{res.name.replace('.', '_')}.png"
+        path = os.path.join(directory, filename)
+        title = f"{res.piece or res.name} ({res.name.removeprefix('impl.')}): {res.verdict}"
+        cols = min(3, len(panels))
+        rows = -(-len(panels) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
+        for ax, panel in zip(axes.ravel(), panels):
+            _panel(ax, panel)
+        for ax in axes.ravel()[len(panels):]:
+            ax.axis("off")
+        fig.suptitle(title, fontsize=10, color="black" if res.verdict == "PASS" else "darkred")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        print(f"refsde validate: figure {filename} ({title})", file=out, flush=True)
+        made.append((title, path))
+    note = ("no figure for " + ", ".join(without) + " (their checks are deterministic comparisons or stopped before "
+            "computing anything to draw; the table has their numbers)") if without else ""
+    return made, note
