@@ -16,7 +16,9 @@ data the check chooses (Gaussian or Gaussian mixture):
 * :func:`check_pf_ode_drift` / :func:`check_reverse_drift`: ``drift_fn(score_fn, x, t) -> v`` (deterministic,
   the cheapest place to find a drift bug: f - g^2 s / 2 and f - g^2 s);
 * :func:`check_corrector`: ``corrector_fn(score_fn, x, t) -> x'`` (Langevin-type steps at a fixed float t);
-* :func:`check_dsm_loss`: ``loss_fn(score_fn, x0) -> scalar`` (the continuous DSM objective);
+* :func:`check_dsm_loss`: ``loss_fn(score_fn, x0) -> scalar`` (the continuous DSM objective; its reduction and
+  t range as declared); :func:`check_ddpm_loss` / :func:`check_smld_loss`: the discrete objectives
+  (``loss_fn(model, x0)``, the model named by an integer index, a time or a sigma);
 * :func:`check_log_likelihood`: ``loglik_fn(score_fn, x0) -> (n,)`` log p in nats.
 
 :func:`check_all` runs every check whose piece an implementation object has (``sde_fn``, ``sde_sampler``,
@@ -38,7 +40,7 @@ from .check_all import AllReport, check_all
 from .check_corrector import check_corrector
 from .check_drift import check_pf_ode_drift, check_reverse_drift
 from .check_likelihood import check_log_likelihood
-from .check_loss import check_dsm_loss
+from .check_loss import check_ddpm_loss, check_dsm_loss, check_smld_loss
 from .check_samplers import check_ode_sampler, check_sde_sampler
 from .check_forward_sde import check_coefficients, check_marginal, check_prior, prior_sample_size
 from .errors import ConformanceError
@@ -51,6 +53,7 @@ __all__ = [
     "check_all",
     "check_coefficients",
     "check_corrector",
+    "check_ddpm_loss",
     "check_dsm_loss",
     "check_log_likelihood",
     "check_marginal",
@@ -59,6 +62,7 @@ __all__ = [
     "check_prior",
     "check_reverse_drift",
     "check_sde_sampler",
+    "check_smld_loss",
     "prior_sample_size",
     "strategies",
 ]
