@@ -21,6 +21,8 @@ attribute                     check                       call
 ``ode_sampler``               check_ode_sampler           ``ode_sampler(score_fn, x_T, n_steps) -> x``
 ``corrector``                 check_corrector             ``corrector(score_fn, x, t) -> x'``
 ``dsm_loss``                  check_dsm_loss              ``dsm_loss(score_fn, x0) -> scalar``
+``ddpm_loss``                 check_ddpm_loss             ``ddpm_loss(eps_model, x0) -> scalar``
+``smld_loss``                 check_smld_loss             ``smld_loss(score_model, x0) -> scalar``
 ``log_likelihood``            check_log_likelihood        ``log_likelihood(score_fn, x0) -> (n,)``
 ============================  ==========================  ============================================
 
@@ -53,6 +55,8 @@ PIECES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ode_sampler",), "check_ode_sampler"),
     (("corrector",), "check_corrector"),
     (("dsm_loss",), "check_dsm_loss"),
+    (("ddpm_loss",), "check_ddpm_loss"),
+    (("smld_loss",), "check_smld_loss"),
     (("log_likelihood",), "check_log_likelihood"),
 )
 
