@@ -58,8 +58,10 @@ def _coordinates(st: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _hard_times(st: Any, T: float, hard_fractions: Sequence[float], hints: Sequence[float]) -> Any:
-    """The hard points 0, T, T * hard_fractions (ascending), then the hints; shrinks to the first ones."""
-    hard = [0.0, T] + sorted(T * s for s in hard_fractions if 0.0 < s < 1.0) + [float(h) for h in hints]
+    """The hard points 0 (when among ``hard_fractions``), T, T * hard_fractions (ascending), then the hints; shrinks
+    to the first ones."""
+    head = [0.0, T] if 0.0 in hard_fractions else [T]
+    hard = head + sorted(T * s for s in hard_fractions if 0.0 < s < 1.0) + [float(h) for h in hints]
     return st.sampled_from(hard)
 
 
@@ -129,7 +131,9 @@ def shrink_time_input(
     found = _search(st.tuples(_hard_times(st, T, hard_fractions, t_hints), xs).map(rounded), fails, max_examples)
     if found is None:  # t = 0 or in [t_min, T], t_min the smallest positive hard point: the grid's domain
         t_min = T * min(s for s in hard_fractions if s > 0.0)
-        free_t = st.one_of(st.just(0.0), st.floats(t_min, T, allow_nan=False, allow_infinity=False))
+        free_t = st.floats(t_min, T, allow_nan=False, allow_infinity=False)
+        if 0.0 in hard_fractions:  # a check with t_min > 0 never evaluates t = 0
+            free_t = st.one_of(st.just(0.0), free_t)
         found = _search(st.tuples(free_t, xs).map(rounded), fails, max(1, max_examples // 2))
     if found is None:
         return None

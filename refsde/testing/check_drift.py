@@ -104,13 +104,13 @@ def drift_slips_of(weight: float) -> list[Slip]:
 
 
 def _check_drift(drift_fn: Callable[..., Any], ref: Any, weight: float, name: str, prop: str, *, time: str, seed: int,
-                 backend: Any, dtype: Any, rtol: Any, atol: Any, n: int, d: int) -> CheckReport:
+                 backend: Any, dtype: Any, rtol: Any, atol: Any, n: int, d: int, t_min: float) -> CheckReport:
     if not callable(drift_fn):
         raise TypeError(f"{name}: drift_fn must be callable drift_fn(score_fn, x, t), got {drift_fn!r}")
     if time not in TIMES:
         raise ValueError(f"{name}: time must be one of {TIMES}, got {time!r}")
     rtol, atol = _tolerances(rtol, atol)
-    setup = _Setup(name, ref, backend, dtype, seed, n, d)
+    setup = _Setup(name, ref, backend, dtype, seed, n, d, t_min)
     be = setup.backend
     score = ExactScore(gaussian_case((setup.d,)), ref, be, setup.ref_dtype, name)
     terms = _Terms(setup, score, 1.0 if time == "forward" else -1.0)
@@ -153,24 +153,25 @@ def _check_drift(drift_fn: Callable[..., Any], ref: Any, weight: float, name: st
 @collects_evidence
 def check_pf_ode_drift(drift_fn: Callable[[Any, Any, Any], Any], ref: Any, *, time: str = "forward", seed: int = 0,
                        backend: Any = None, dtype: Any = None, rtol: float | None = None, atol: float | None = None,
-                       n: int = 64, d: int = 3) -> CheckReport:
+                       n: int = 64, d: int = 3, t_min: float = 0.0) -> CheckReport:
     """Check ``drift_fn(score_fn, x, t)`` against the probability-flow drift f(x, t) - g(t)^2 s(x, t) / 2.
 
     ``x`` (n, d), ``t`` (n,) in the check dtype; returns a :class:`CheckReport` or raises
     :class:`ConformanceError` at the worst element, naming the known slip it matches.  ``time``: "forward"
-    (dx = v dt, t decreasing) or "reversed" (dx/dtau, tau = T - t).  Tolerances: module docstring.
+    (dx = v dt, t decreasing) or "reversed" (dx/dtau, tau = T - t).  ``t_min``: the grid starts there (for
+    code never evaluated below its training eps).  Tolerances: module docstring.
     """
     return _check_drift(drift_fn, ref, 0.5, "check_pf_ode_drift", "probability-flow drift f - g^2 s / 2", time=time,
-                        seed=seed, backend=backend, dtype=dtype, rtol=rtol, atol=atol, n=n, d=d)
+                        seed=seed, backend=backend, dtype=dtype, rtol=rtol, atol=atol, n=n, d=d, t_min=t_min)
 
 
 @collects_evidence
 def check_reverse_drift(drift_fn: Callable[[Any, Any, Any], Any], ref: Any, *, time: str = "forward", seed: int = 0,
                         backend: Any = None, dtype: Any = None, rtol: float | None = None, atol: float | None = None,
-                        n: int = 64, d: int = 3) -> CheckReport:
+                        n: int = 64, d: int = 3, t_min: float = 0.0) -> CheckReport:
     """Check ``drift_fn(score_fn, x, t)`` against the reverse-SDE drift f(x, t) - g(t)^2 s(x, t).
 
     Same inputs, conventions and tolerances as :func:`check_pf_ode_drift`.
     """
     return _check_drift(drift_fn, ref, 1.0, "check_reverse_drift", "reverse-SDE drift f - g^2 s", time=time,
-                        seed=seed, backend=backend, dtype=dtype, rtol=rtol, atol=atol, n=n, d=d)
+                        seed=seed, backend=backend, dtype=dtype, rtol=rtol, atol=atol, n=n, d=d, t_min=t_min)

@@ -26,6 +26,9 @@ and the *same rounded values* are given to the reference, evaluated in float64. 
   implementation whose error exceeds that is not backward stable at that input (e.g. the naive
   ``sqrt(1 - exp(-B))`` is 100% wrong at t = 1e-7 T in float32).
 
+``t_min`` (default 0): the grid starts there (hard points below it are replaced by t_min itself), for code that
+is never evaluated below its training eps; the shrinker searches [t_min, T] too.
+
 ``rtol`` / ``atol`` given by the user replace these (``rtol`` as a flat relative tolerance; a negative, NaN
 or infinite tolerance, or rtol = 0, is a ValueError: ``error / tolerance <= 1`` would pass anything).  On failure
 the grid input with the largest error / tolerance ratio is reported (``input``, ``expected``, ``got``,
@@ -87,17 +90,26 @@ RTOL_FLOAT64 = 1e-10
 class _Setup(Setup):
     """A :class:`~refsde.testing._setup.Setup` with the rounded (x, t) grid of the deterministic checks."""
 
-    def __init__(self, check: str, ref: Any, backend: Any, dtype: Any, seed: int, n: int, d: int) -> None:
+    def __init__(self, check: str, ref: Any, backend: Any, dtype: Any, seed: int, n: int, d: int,
+                 t_min: Any = 0.0) -> None:
         super().__init__(check, ref, backend, dtype, seed=seed)
         self.eps = float(np.finfo(self.np_dtype).eps)
         T = float(ref.T)
+        t_min = check_tolerance("t_min", t_min, allow_none=False, allow_zero=True)
+        if not t_min < T:
+            raise ValueError(f"t_min must lie in [0, T) = [0, {T}), got {t_min!r}")
+        lo = t_min / T
+        # the hard points at or above t_min, and t_min itself (code never evaluated below its training eps)
+        self.hard_s = tuple(sorted({s for s in HARD_S if s >= lo} | ({lo} if lo > 0 else set())))
+        self.t_min = t_min
         rng = np.random.default_rng(self.seed)
-        n = max(_count("n", n, 1), len(HARD_S))
+        n = max(_count("n", n, 1), len(self.hard_s))
         d = _count("d", d, 1)
-        s = np.concatenate([np.asarray(HARD_S), rng.uniform(0.0, 1.0, n - len(HARD_S))])
+        s = np.concatenate([np.asarray(self.hard_s), rng.uniform(lo, 1.0, n - len(self.hard_s))])
         t = (T * s).astype(self.np_dtype)
-        # rounding must not push t above T (when T is not representable in the check dtype)
+        # rounding must not push t above T (when T is not representable in the check dtype), nor below t_min
         t = np.where(t.astype(np.float64) > T, np.nextafter(self.np_dtype(T), self.np_dtype(0)), t)
+        t = np.where(t.astype(np.float64) < t_min, np.nextafter(self.np_dtype(t_min), self.np_dtype(T)), t)
         x = rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-1.0, 1.0, (n, 1))
         x = x.astype(self.np_dtype)
         self.n, self.d = n, d
@@ -243,7 +255,7 @@ def _time_shrinker(
 
     def shrinker(i: int) -> str | None:
         return shrink_time_input(
-            fails, T=float(setup.ref.T), d=setup.d, np_dtype=setup.np_dtype, hard_fractions=HARD_S,
+            fails, T=float(setup.ref.T), d=setup.d, np_dtype=setup.np_dtype, hard_fractions=setup.hard_s,
             hint=float(setup.t_host[i]),
         )
 
@@ -310,6 +322,7 @@ def check_coefficients(
     n: int = 64,
     d: int = 3,
     shrink: bool = True,
+    t_min: float = 0.0,
 ) -> CheckReport:
     """Check ``sde_fn(x, t) -> (drift, diffusion)`` against ``ref.drift`` and ``ref.diffusion``.
 
@@ -319,7 +332,7 @@ def check_coefficients(
     """
     name = "check_coefficients"
     rtol, atol = _tolerances(rtol, atol)
-    setup = _Setup(name, ref, backend, dtype, seed, n, d)
+    setup = _Setup(name, ref, backend, dtype, seed, n, d, t_min)
     be = setup.backend
 
     def outputs(x: Any, t: Any) -> tuple[Any, Any]:
@@ -364,6 +377,7 @@ def check_marginal(
     n: int = 64,
     d: int = 3,
     shrink: bool = True,
+    t_min: float = 0.0,
 ) -> CheckReport:
     """Check ``marginal_fn(x0, t) -> (mean, std)`` of q(x_t | x_0) against ``ref.marginal``.
 
@@ -373,7 +387,7 @@ def check_marginal(
     """
     name = "check_marginal"
     rtol, atol = _tolerances(rtol, atol)
-    setup = _Setup(name, ref, backend, dtype, seed, n, d)
+    setup = _Setup(name, ref, backend, dtype, seed, n, d, t_min)
     be = setup.backend
 
     def outputs(x: Any, t: Any) -> tuple[Any, Any]:
