@@ -19,7 +19,8 @@ data the check chooses (Gaussian or Gaussian mixture):
 * :func:`check_dsm_loss`: ``loss_fn(score_fn, x0) -> scalar`` (the continuous DSM objective; its reduction and
   t range as declared); :func:`check_ddpm_loss` / :func:`check_smld_loss`: the discrete objectives
   (``loss_fn(model, x0)``, the model named by an integer index, a time or a sigma);
-* :func:`check_log_likelihood`: ``loglik_fn(score_fn, x0) -> (n,)`` log p in nats.
+* :func:`check_log_likelihood`: ``loglik_fn(score_fn, x0) -> (n,)`` log p in nats; :func:`check_bits_per_dim`:
+  ``bpd_fn(score_fn, y) -> (n,)`` bits per dimension of dequantized data.
 
 :func:`check_all` runs every check whose piece an implementation object has (``sde_fn``, ``sde_sampler``,
 ``log_likelihood``, ...; the table is in :mod:`refsde.testing.check_all`) and returns one combined report:
@@ -39,7 +40,7 @@ from typing import Any
 from .check_all import AllReport, check_all
 from .check_corrector import check_corrector
 from .check_drift import check_pf_ode_drift, check_reverse_drift
-from .check_likelihood import check_log_likelihood
+from .check_likelihood import check_bits_per_dim, check_log_likelihood
 from .check_loss import check_ddpm_loss, check_dsm_loss, check_smld_loss
 from .check_samplers import check_ode_sampler, check_sde_sampler
 from .check_forward_sde import check_coefficients, check_marginal, check_prior, prior_sample_size
@@ -51,6 +52,7 @@ __all__ = [
     "CheckReport",
     "ConformanceError",
     "check_all",
+    "check_bits_per_dim",
     "check_coefficients",
     "check_corrector",
     "check_ddpm_loss",

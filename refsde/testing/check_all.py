@@ -24,6 +24,8 @@ attribute                     check                       call
 ``ddpm_loss``                 check_ddpm_loss             ``ddpm_loss(eps_model, x0) -> scalar``
 ``smld_loss``                 check_smld_loss             ``smld_loss(score_model, x0) -> scalar``
 ``log_likelihood``            check_log_likelihood        ``log_likelihood(score_fn, x0) -> (n,)``
+``bits_per_dim``              check_bits_per_dim          ``bits_per_dim(score_fn, y) -> (n,)`` (its ``scale``
+                                                          in ``check_options``)
 ============================  ==========================  ============================================
 
 No silent passes: an implementation with none of these pieces is a ValueError (there is nothing to check),
@@ -58,6 +60,7 @@ PIECES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ddpm_loss",), "check_ddpm_loss"),
     (("smld_loss",), "check_smld_loss"),
     (("log_likelihood",), "check_log_likelihood"),
+    (("bits_per_dim",), "check_bits_per_dim"),
 )
 
 
