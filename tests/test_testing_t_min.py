@@ -64,7 +64,8 @@ def test_shrinker_stays_above_t_min():
     def wrong_above(x, t):  # wrong at t >= 0.5: the grid fails, the shrinker must not try t < t_min
         f, g = VP.sde(x, t)
         seen.append(float(_np(t).min()))
-        return f, g * refsde.get_backend().xp.where(t >= 0.5, 2.0, 1.0)
+        xp = refsde.get_backend().xp
+        return f, g * (1.0 + xp.astype(t >= 0.5, g.dtype))
 
     with pytest.raises(rt.ConformanceError) as info:
         rt.check_coefficients(wrong_above, VP, t_min=0.2)
