@@ -244,9 +244,13 @@ class Run:
         rot = 24.0 * y.u * np.max(np.abs(d), axis=-1, keepdims=True) / np.min(v)
         dt = max(abs(node.t), 1e-300) * 1e-6
         if node.t > dt:
-            lo, hi = self.node(node.t - dt), self.node(node.t + dt)
+            lo = self.node(node.t - dt)
+            try:
+                hi, width = self.node(node.t + dt), 2.0 * dt
+            except ValueError:  # the reference ends at t (a tabulated schedule's T): one-sided difference
+                hi, width = node, dt
             ds = (-(y.v - hi.alpha * self.mt) / (hi.alpha**2 * self.lam_data + hi.sigma**2)
-                  + (y.v - lo.alpha * self.mt) / (lo.alpha**2 * self.lam_data + lo.sigma**2)) / (2.0 * dt)
+                  + (y.v - lo.alpha * self.mt) / (lo.alpha**2 * self.lam_data + lo.sigma**2)) / width
             rot = rot + np.abs(ds) * y.u * node.t
         return Bound(s, y.e / v + rot + y.u * np.abs(s), y.u)
 
