@@ -13,7 +13,7 @@ rate alpha = 1e-6 per check, with the check's seed 0 and the adapters' seed 2021
 deterministic; their sample size is the checks' default design (a 3% relative std error in one
 eigen-direction detected with power 0.99: 32704 samples).  Deterministic checks (the ODE schedulers)
 have no false alarms: path by path against the scheme in float64, tolerance 4 x the derived float32
-rounding budget.  About 55 s on 2 cores (each of the eight 1000-step DDPM checks takes 4-5 s).
+rounding budget.  About 60 s on 2 cores (each of the eight 1000-step DDPM checks takes 4-5 s).
 """
 
 from __future__ import annotations
