@@ -181,8 +181,8 @@ def test_impl_figures_are_of_the_users_pieces(tmp_path: Any, monkeypatch: pytest
     names = sorted(os.listdir(tmp_path / "figs"))
     assert names == ["impl_coefficients.png", "impl_marginal.png"], names  # none of refsde's own, no sampler plots
     text = (tmp_path / "R.md").read_text()
-    assert "![sde_fn (coefficients): PASS](figs/impl_coefficients.png)" in text
-    assert "![marginal_fn (marginal): FAIL](figs/impl_marginal.png)" in text
+    assert "![sde_fn, checked by check_coefficients: PASS](figs/impl_coefficients.png)" in text
+    assert "![marginal_fn, checked by check_marginal: FAIL](figs/impl_marginal.png)" in text
     assert "the variance sigma_t^2 returned as the std" in text  # the named cause is in the report's detail
 
 

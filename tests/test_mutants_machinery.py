@@ -21,6 +21,7 @@ from refsde_validation.evidence import mutants
 
 MACHINERY_CHECKS = {
     "check_sde_sampler", "check_ode_sampler", "check_corrector", "check_dsm_loss", "check_log_likelihood",
+    "check_pf_ode_drift", "check_reverse_drift", "check_ddpm_loss", "check_bits_per_dim",
 }
 
 
@@ -109,3 +110,13 @@ def test_dogfood_outcome_reads_a_failure_and_a_signed_pass(backend: Any) -> None
         bad = _outcome(lambda: check_corrector(mutants_machinery.langevin_step(noise_factor=1.0), ref, backend=backend))
     assert good.passed and good.statistic <= good.threshold
     assert not bad.passed and "fluctuation-dissipation" in bad.detail and bad.statistic > bad.threshold
+
+
+def test_every_mutant_is_diagnosed_as_itself(backend: Any) -> None:
+    """The named-cause confusion table (validation/REPORT.md): every mutant whose bug the slip tables know is named as
+    itself (or as itself and an indistinguishable slip); the others name no slip, and none is misdiagnosed."""
+    results = mutants.run_mutants(backend)
+    assert set(mutants.EXPECTED_CAUSES) == {m.name for m in mutants.MUTANTS}
+    bad = {r.mutant.name: (r.diagnosis, r.cause) for r in results
+           if not r.skipped and not r.diagnosis.startswith(("itself", "by its property", "no slip named"))}
+    assert not bad, bad

@@ -112,14 +112,23 @@ def test_pytest_output_is_the_conformance_error_not_refsde_internals(user_projec
         assert len(lines) <= 40, "\n".join(lines)
         assert "refsde/testing" not in text and "_stats.py" not in text  # no refsde frames
         assert "test_mydiff.py" in text  # the user's frame
+        assert "likely cause" in text and "g(t) in place of g(t)^2" in text  # the planted bug, named
 
 
 def test_impl_run_fails_on_the_planted_bug(user_project: Path) -> None:
-    proc = _run([sys.executable, "-m", "refsde", "validate", "--impl", "mydiff"], user_project)
+    proc = _run([sys.executable, "-m", "refsde", "validate", "--impl", "mydiff", "--report", "R.md", "--plots", "figs"],
+                user_project)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     rows = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines() if line.startswith("impl.")}
     assert rows["impl.coefficients"] == "PASS" and rows["impl.marginal"] == "PASS"
     assert rows["impl.sde_sampler"] == "FAIL"
+    assert "likely cause: g(t) in place of g(t)^2" in proc.stdout
+    # figures of the user's pieces only: their coefficients, std(t), and the QQ plot of their sampler's outputs
+    pytest.importorskip("matplotlib")
+    figures = sorted(p.name for p in (user_project / "figs").iterdir())
+    assert figures == ["impl_coefficients.png", "impl_marginal.png", "impl_sde_sampler.png"], figures
+    report = (user_project / "R.md").read_text()
+    assert "sde_sampler, checked by check_sde_sampler: FAIL" in report and "likely cause: g(t) in place of g(t)^2" in report
 
 
 def test_torch_code_gets_a_one_line_backend_hint(tmp_path: Path) -> None:

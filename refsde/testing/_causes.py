@@ -48,12 +48,17 @@ def diagnose(slips: Sequence[Slip], setup: Any, got: np.ndarray, ratio_of: Calla
         r = ratio_of(alt)
         if r <= 1.0:
             matches.append((r, slip))
+    return name_matches([(r, slip.text) for r, slip in matches], [slip.text for slip in slips], under_reference)
+
+
+def name_matches(matches: Sequence[tuple[float, str]], tried: Sequence[str], under_reference: float,
+                 measure: str = "error / tolerance") -> str:
+    """The cause line: the matching slips (ratio <= 1 under each, best first) or "no known slip ... (tried: ...)"."""
     if not matches:
-        names = ", ".join(s.text for s in slips) if slips else "none"
-        return f"no known slip of this property matches (tried: {names})"
-    matches.sort(key=lambda m: m[0])
-    head = "; ".join(f"{s.text} (error / tolerance {r:.3g} under it)" for r, s in matches)
-    what = "likely cause" if len(matches) == 1 else "likely cause (indistinguishable on these inputs)"
+        return f"no known slip of this property matches (tried: {', '.join(tried) if tried else 'none'})"
+    ordered = sorted(matches, key=lambda m: m[0])
+    head = "; ".join(f"{text} ({measure} {r:.3g} under it)" for r, text in ordered)
+    what = "likely cause" if len(ordered) == 1 else "likely cause (indistinguishable on these inputs)"
     return f"{what}: {head}; {under_reference:.3g} under the reference"
 
 
@@ -209,3 +214,126 @@ def prior_logp_slips(prior_std: float) -> list[tuple[str, Callable[[np.ndarray],
         ("the log-density of N(0, I) instead of N(0, s^2 I)",
          lambda z: np.sum(-terms(z) ** 2 / 2.0 - 0.5 * math.log(2.0 * math.pi), axis=1)),
     ]
+
+
+# ---- samplers: laws and paths under a slip ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SamplerSlip:
+    """A known slip of a sampler, as what to change in the check's own target: ``run_slip`` (a flag the scheme
+    steps and the score of :class:`refsde.testing._schemes.Run` read), or another ``scheme`` / ``options`` /
+    ``final`` / ``levels`` / ``step_sizes`` / ``grid`` ("default": linspace(T, eps, n_steps + 1)), or a map of the
+    step's noise coefficients (``noise``: "sqrt2", "squared", "none")."""
+
+    name: str
+    text: str
+    run_slip: str = ""
+    scheme: str | None = None
+    options: dict | None = None
+    final: str | None = None
+    levels: Any = None
+    step_sizes: Any = None
+    grid: Any = None
+    noise: str | None = None
+
+
+# scheme -> its options a candidate may have set otherwise (another documented setting): (default, others...)
+OPTION_VARIANTS: dict[str, dict[str, tuple]] = {
+    "ddpm": {"variance": ("fixed_small", "fixed_large")},
+    "ddim": {"eta": (0.0, 1.0)},
+    "euler_ancestral": {"eta": (1.0, 0.0)},
+    "dpm_solver": {"order": (2, 3)},
+    "dpm_solver_pp": {"variant": ("taylor", "dpm_solver"), "lower_order_final": (False, True), "order": (2, 3)},
+    "pc": {"order": ("predictor_first", "corrector_first"),
+           "predictor": ("reverse_diffusion", "euler_maruyama", "ancestral")},
+}
+# scheme -> (other scheme, what that slip is): a lower-order scheme where the correction is dropped, or a sibling
+SCHEME_SUBSTITUTES: dict[str, tuple[tuple[str, str], ...]] = {
+    "heun": (("euler", "Heun's average dropped: the Euler step y - h F(y, t_k) (first order)"),),
+    "rk4": (("heun", "Heun's two stages instead of RK4's four"), ("euler", "a single Euler stage instead of RK4's four")),
+    "edm_heun": (("edm_euler", "Heun's correction dropped: the Euler step in sigma~ (first order)"),),
+    "dpm_solver_pp": (("ddim", "no multistep correction: the first-order DDIM / DPM-Solver-1 step"),),
+    "dpm_solver_2m": (("ddim", "no multistep correction: the first-order DDIM / DPM-Solver-1 step"),),
+    "dpm_solver": (("ddim", "no intermediate stage: the first-order DDIM / DPM-Solver-1 step"),),
+    "reverse_diffusion": (("ancestral", "ancestral sampling (DDPM / SMLD posterior steps) instead of reverse diffusion"),
+                          ("euler_maruyama", "Euler-Maruyama on the reverse SDE instead of the reverse chain")),
+    "ancestral": (("reverse_diffusion", "reverse diffusion instead of ancestral sampling"),),
+    "euler_maruyama": (("reverse_diffusion", "the reverse chain (reverse diffusion) instead of Euler-Maruyama"),),
+    "ddpm": (("ddim", "DDIM (eta = 1) instead of DDPM's posterior step"),),
+}
+STEP_SLIPS: dict[str, tuple[tuple[str, str], ...]] = {
+    "euler_maruyama": (("g_for_g2", "g(t) in place of g(t)^2 in the drift's score term"),
+                       ("drift_sign", "the step x + (f x - g^2 s) h: dt with the wrong sign"),
+                       ("half_score_term", "the probability-flow weight 1/2 on the score term of the reverse SDE "
+                                           "(f - g^2 s / 2 with noise)"),
+                       ("right_end", "coefficients and score evaluated at the right end t_{k+1} of each step")),
+    "euler": (("g_for_g2", "g(t) in place of g(t)^2 in the PF drift"),
+              ("full_score_term", "the reverse-SDE drift f - g^2 s in the ODE (the 1/2 missing)"),
+              ("right_end", "coefficients and score evaluated at the right end t_{k+1} of each step")),
+    "heun": (("g_for_g2", "g(t) in place of g(t)^2 in the PF drift"),
+             ("full_score_term", "the reverse-SDE drift f - g^2 s in the ODE (the 1/2 missing)"),
+             ("second_stage_at_start", "Heun's second stage evaluated at t_k (one grid index early)")),
+    "rk4": (("g_for_g2", "g(t) in place of g(t)^2 in the PF drift"),
+            ("full_score_term", "the reverse-SDE drift f - g^2 s in the ODE (the 1/2 missing)")),
+    "edm_heun": (("second_stage_at_start", "Heun's second stage evaluated at sigma_k (one grid index early)"),
+                 ("stage2_x0_sigma_early", "Heun's second-stage x0 = x - sigma_k eps with the stage's start sigma "
+                                           "(one index early) instead of sigma_{k+1}"),
+                 ("x0_next_sigma", "x0 = x - sigma_{k+1} eps with the next grid sigma (an index off by one)")),
+    "ddim": (("direction_at_start", "DDIM's direction coefficient sqrt(1 - abar_t) (at the step's start) instead of "
+                                    "sqrt(1 - abar_prev)"),
+             ("std_squared", "DDIM's noise std eta sigma~ replaced by its square (the square root dropped)"),
+             ("x0_next_sigma", "x0 = x - sigma_{k+1} eps with the next grid sigma (an index off by one)")),
+    "edm_euler": (("x0_next_sigma", "x0 = x - sigma_{k+1} eps with the next grid sigma (an index off by one)"),),
+    "euler_ancestral": (("step_to_sigma_to", "the deterministic part steps to sigma_{k+1}, not to sigma_down"),
+                        ("x0_next_sigma", "x0 = x - sigma_{k+1} eps with the next grid sigma (an index off by one)")),
+    "dpm_solver_pp": (("ratio_in_t", "the step ratio r = h_prev / h computed in t instead of in log-SNR"),
+                      ("correction_sign", "the multistep correction's sign flipped"),
+                      ("correction_double", "the multistep correction's 1/2 dropped"),
+                      ("r1_over_h0", "3M's second ratio r1 = h_1 / h_0 instead of h_1 / h")),
+    "dpm_solver_2m": (("ratio_in_t", "the step ratio r = h_prev / h computed in t instead of in log-SNR"),
+                      ("correction_sign", "the multistep correction's sign flipped"),
+                      ("correction_double", "the multistep correction's 1/2 dropped")),
+    "reverse_diffusion": (("right_end", "the score evaluated at the right end t_{k+1} of each step"),),
+    "ancestral": (("right_end", "the score evaluated at the right end t_{k+1} of each step"),),
+}
+SCORE_SLIPS = (("score_sign", "the score's sign flipped"),
+               ("eps_as_score", "a noise prediction eps = -sigma_t s used as the score"),
+               ("score_next", "the score evaluated one grid time later (the timestep index one off)"),
+               ("score_prev", "the score evaluated one grid time earlier (the timestep index one off)"))
+
+
+def sampler_slips(scheme_name: str, options: dict, conv: Any, stochastic: bool, *, uses_levels: bool,
+                  grid_given: bool) -> list[SamplerSlip]:
+    """The known slips and convention mix-ups of a sampler judged as ``scheme_name`` on conventions ``conv``."""
+    out = [SamplerSlip(n, t, run_slip=n) for n, t in SCORE_SLIPS]
+    out += [SamplerSlip(n, t, run_slip=n) for n, t in STEP_SLIPS.get(scheme_name, ())]
+    for other, text in SCHEME_SUBSTITUTES.get(scheme_name, ()):
+        out.append(SamplerSlip(f"scheme_{other}", text, scheme=other))
+    for key, values in OPTION_VARIANTS.get(scheme_name, {}).items():
+        current = options.get(key, values[0])
+        for value in values:
+            if value != current:
+                out.append(SamplerSlip(f"option_{key}_{value}", f"option {key} = {value!r} where {current!r} was "
+                                       "declared", options={**options, key: value}))
+    for final in ("none", "mean", "denoise"):
+        if final != conv.final and (stochastic or final != "mean"):
+            what = {"none": "output at the last grid time without a final denoising step",
+                    "mean": "the last step without its noise (score_sde's denoise=True)",
+                    "denoise": "a final Tweedie denoising step E[x_0 | x_t] after the last grid time"}[final]
+            out.append(SamplerSlip(f"final_{final}", f"final = {final!r}: {what}", final=final))
+    if uses_levels:
+        out.append(SamplerSlip("levels_other", "the chain levels indexed the other way (score_sde's floor(t (N - 1) / T) "
+                               "vs refsde's N - 1 - k)", levels="other"))
+    if stochastic:
+        out += [SamplerSlip("noise_sqrt2", "the noise std off by a factor sqrt(2)", noise="sqrt2"),
+                SamplerSlip("noise_squared", "the noise variance used as its std (e.g. g h z instead of g sqrt(h) z)",
+                            noise="squared"),
+                SamplerSlip("noise_none", "no noise at all (a deterministic update)", noise="none"),
+                SamplerSlip("noise_unscaled", "the noise not scaled by sqrt(h) (g z instead of g sqrt(h) z)",
+                            noise="unscaled")]
+        if scheme_name == "euler_maruyama" and conv.step_sizes is None:
+            out.append(SamplerSlip("step_T_over_N", "steps of size T / n_steps on the grid (score_sde's dt = -1 / N) "
+                                   "where the grid spacing was declared", step_sizes="T/N"))
+    if grid_given:
+        out.append(SamplerSlip("grid_default", "refsde's uniform grid linspace(T, eps, n_steps + 1) instead of the "
+                               "declared grid", grid="default"))
+    return out

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -213,6 +213,7 @@ class Run:
     memory: dict[str, Any] = field(default_factory=dict)
     _nodes: dict[float, Node] = field(default_factory=dict)
     max_time: float = 0.0
+    slip: str = ""  # a known slip to run instead of the scheme itself (SLIPS; the named causes of a failure)
 
     @property
     def n(self) -> int:
@@ -225,6 +226,8 @@ class Run:
         return self._nodes[t]
 
     def grid_node(self, k: int) -> Node:
+        if self.slip == "right_end":  # coefficients at the right end of each step
+            return self.node(self.times[min(k + 1, self.n)])
         return self.node(self.times[k])
 
     def c(self, value: float) -> Any:
@@ -236,7 +239,34 @@ class Run:
         return self.step_sizes[k] if self.step_sizes is not None else self.times[k] - self.times[k + 1]
 
     def score(self, y: Any, node: Node) -> Any:
-        """s(y, t) = -(y - alpha_t mt) / v_t (exact score in eigen-coordinates), shape of y."""
+        """s(y, t) = -(y - alpha_t mt) / v_t (exact score in eigen-coordinates), shape of y; under a score slip
+        what code with that slip evaluates instead."""
+        if not self.slip.startswith("score_") and self.slip != "eps_as_score":
+            return self._score(y, node)
+        if self.slip in ("score_next", "score_prev") and node.t in self.times:
+            k = self.times.index(node.t) + (1 if self.slip == "score_next" else -1)
+            node = self.node(self.times[min(max(k, 0), self.n)])
+        s = self._score(y, node)
+        if self.slip == "score_sign":
+            return -s
+        if self.slip == "eps_as_score":  # a noise prediction eps = -sigma s passed where the score is expected
+            return self.c(-node.sigma) * s
+        return s
+
+    def drift_g2(self, nd: Node) -> float:
+        """g(t)^2 of the drift's score term (g(t) under the slip "g_for_g2")."""
+        return math.sqrt(nd.g2) if self.slip == "g_for_g2" else nd.g2
+
+    def gap(self, a: Node, b: Node) -> float:
+        """The step from node a to node b of a multistep method: lam_b - lam_a (t_a - t_b under the slip
+        "ratio_in_t": the step ratio computed in time instead of in log-SNR)."""
+        return a.t - b.t if self.slip == "ratio_in_t" else b.lam - a.lam
+
+    def ratio(self, p: Node, t: Node, s: Node) -> float:
+        """A multistep method's step ratio r = h_prev / h (Lu et al. 2022b)."""
+        return self.gap(p, t) / self.gap(t, s)
+
+    def _score(self, y: Any, node: Node) -> Any:
         v = node.alpha**2 * self.lam_data + node.sigma**2
         if not isinstance(y, Bound):
             return -(y - node.alpha * self.mt) / v
@@ -256,7 +286,12 @@ class Run:
         return Bound(s, y.e / v + rot + y.u * np.abs(s), y.u)
 
     def x0(self, y: Any, node: Node) -> Any:
-        """x0_hat = (y + sigma^2 s) / alpha (Tweedie), the data prediction."""
+        """x0_hat = (y + sigma^2 s) / alpha (Tweedie), the data prediction; under the slip "x0_next_sigma" the
+        sigma-space D = x~ - sig eps with the next grid time's sig (an index off by one in the denoiser)."""
+        if self.slip == "x0_next_sigma" and (node.t in self.times[:-1] or (self.to_zero and node.t == self.times[-1])):
+            k = self.times.index(node.t)
+            nxt_sig = self.node(self.times[k + 1]).sig if k < self.n else 0.0  # the step to sigma = 0 after t_n
+            return y * self.c(1.0 / node.alpha) + self.c(nxt_sig * node.sigma) * self.score(y, node)
         return (y + self.c(node.sigma**2) * self.score(y, node)) * self.c(1.0 / node.alpha)
 
     def eps(self, y: Any, node: Node) -> Any:
@@ -292,7 +327,9 @@ def euler_maruyama(c: Run, k: int, y: Any, z: list[Any]) -> Any:
     """y' = y - (f y - g^2 s) h + g sqrt(h) z at the left end t_k (Euler step of the reverse SDE, Song et al. 2021
     eq. 6); h = t_k - t_{k+1} or the candidate's own step size."""
     nd, h = c.grid_node(k), c.h(k)
-    out = y - (c.c(nd.f) * y - c.c(nd.g2) * c.score(y, nd)) * c.c(h)
+    w = 0.5 if c.slip == "half_score_term" else 1.0
+    sign = -1.0 if c.slip == "drift_sign" else 1.0  # y + (f y - g^2 s) h: the step taken with dt's sign flipped
+    out = y - (c.c(nd.f) * y - c.c(w * c.drift_g2(nd)) * c.score(y, nd)) * c.c(sign * h)
     return out + math.sqrt(nd.g2 * h) * z[0] if z else out
 
 
@@ -360,8 +397,22 @@ def ddim(c: Run, k: int, y: Any, z: list[Any]) -> Any:
     eta = float(c.options.get("eta", 0.0))
     one_minus = -math.expm1(-2.0 * (s.lam - t.lam)) if s.sigma > 0 else 1.0
     cz = eta * s.sigma * math.sqrt(one_minus)
-    out = c.c(s.alpha) * c.x0(y, t) + c.c(math.sqrt(max(s.sigma**2 - cz * cz, 0.0))) * c.eps(y, t)
+    if c.slip == "std_squared":  # the noise std replaced by its variance (in the noise and the direction term)
+        cz = eta * s.sigma**2 * one_minus
+    direction = t.sigma if c.slip == "direction_at_start" else s.sigma  # sqrt(1 - abar_t) for sqrt(1 - abar_s)
+    out = c.c(s.alpha) * c.x0(y, t) + c.c(math.sqrt(max(direction**2 - cz * cz, 0.0))) * c.eps(y, t)
     return out + cz * z[0] if z else out
+
+
+def edm_euler(c: Run, k: int, y: Any, z: list[Any]) -> Any:
+    """EDM's / k-diffusion's Euler step in sigma~ (Karras et al. 2022, Alg. 1 without churn; diffusers'
+    EulerDiscreteScheduler): x~' = x~ + (sig_s - sig_t) (x~ - D) / sig_t, D = x0_hat, y = alpha x~.  The same map as
+    DDIM with eta = 0, written as the candidates write it (the derivative from D), so that a slip in D acts as it
+    does in their code."""
+    t, s = c.grid_node(k), c.grid_node(k + 1)
+    xt = y * c.c(1.0 / t.alpha)
+    d = (xt - c.x0(y, t)) * c.c(1.0 / t.sig)
+    return (xt + c.c(s.sig - t.sig) * d) * c.c(s.alpha)
 
 
 def euler_ancestral(c: Run, k: int, y: Any, z: list[Any]) -> Any:
@@ -371,7 +422,7 @@ def euler_ancestral(c: Run, k: int, y: Any, z: list[Any]) -> Any:
     t, s = c.grid_node(k), c.grid_node(k + 1)
     eta = float(c.options.get("eta", 1.0))
     up = min(s.sig, eta * math.sqrt(s.sig**2 * (t.sig**2 - s.sig**2) / t.sig**2))
-    down = math.sqrt(s.sig**2 - up * up)
+    down = s.sig if c.slip == "step_to_sigma_to" else math.sqrt(s.sig**2 - up * up)
     xt = y * c.c(1.0 / t.alpha)
     d = (xt - c.x0(y, t)) * c.c(1.0 / t.sig)
     out = c.c(s.alpha) * (xt + c.c(down - t.sig) * d)
@@ -399,7 +450,11 @@ def edm_heun(c: Run, k: int, y: Any, z: list[Any]) -> Any:
     step = c.c(s.sig - hat.sig)
     xe = xt + step * d
     if s.sig > 0.0:
-        d2 = (xe - c.x0(xe * c.c(s.alpha), s)) * c.c(1.0 / s.sig)
+        s2 = hat if c.slip == "second_stage_at_start" else s
+        if c.slip == "stage2_x0_sigma_early":  # D = x_e - sig_hat eps(x_e, sig_{k+1}): x0 with the stage's start sigma
+            d2 = (xe - (xe + c.c(hat.sig * s.sigma) * c.score(xe * c.c(s.alpha), s))) * c.c(1.0 / s.sig)
+        else:
+            d2 = (xe - c.x0(xe * c.c(s2.alpha), s2)) * c.c(1.0 / s2.sig)
         xe = xt + (step * 0.5) * (d + d2)
     return xe * c.c(s.alpha)
 
@@ -437,7 +492,8 @@ def pc(c: Run, k: int, y: Any, z: list[Any]) -> Any:
 # ---- deterministic schemes ------------------------------------------------------------------------------------------
 def _pf(c: Run, y: Any, nd: Node) -> Any:
     """F(y, t) = f y - g^2 s / 2 (the probability-flow ODE, Song et al. 2021 eq. 13)."""
-    return c.c(nd.f) * y - c.c(0.5 * nd.g2) * c.score(y, nd)
+    w = 1.0 if c.slip == "full_score_term" else 0.5
+    return c.c(nd.f) * y - c.c(w * c.drift_g2(nd)) * c.score(y, nd)
 
 
 def ode_euler(c: Run, k: int, y: Any, z: list[Any]) -> Any:
@@ -450,7 +506,7 @@ def ode_heun(c: Run, k: int, y: Any, z: list[Any]) -> Any:
     t, s = c.grid_node(k), c.grid_node(k + 1)
     h = c.c(c.h(k))
     k1 = _pf(c, y, t)
-    k2 = _pf(c, y - h * k1, s)
+    k2 = _pf(c, y - h * k1, t if c.slip == "second_stage_at_start" else s)
     return y - (h * 0.5) * (k1 + k2)
 
 
@@ -520,6 +576,12 @@ def _multistep_order(c: Run, k: int, order: int) -> int:
     return used
 
 
+def _correction(c: Run) -> float:
+    """The midpoint multistep correction's factor 1/2 (-1/2 under the slip "correction_sign", 1 under
+    "correction_double": the 1/2 dropped)."""
+    return {"correction_sign": -0.5, "correction_double": 1.0}.get(c.slip, 0.5)
+
+
 def dpm_solver_pp(c: Run, k: int, y: Any, z: list[Any]) -> Any:
     """Multistep DPM-Solver++ (Lu et al. 2022b) with data predictions: order 1, 2M (``solver_type`` "midpoint":
     D = x0 + (x0 - x0_prev) / (2 r), r = h_prev / h) or 3M (``order=3``; ``variant`` "taylor": the quadratic
@@ -533,12 +595,12 @@ def dpm_solver_pp(c: Run, k: int, y: Any, z: list[Any]) -> Any:
         out = _first_order_data(c, y, d0, t, s)
     elif used == 2:
         p = c.grid_node(k - 1)
-        r = (t.lam - p.lam) / (s.lam - t.lam)
-        out = _first_order_data(c, y, d0 + (d0 - hist[-1]) * c.c(0.5 / r), t, s)
+        r = c.ratio(p, t, s)
+        out = _first_order_data(c, y, d0 + (d0 - hist[-1]) * c.c(_correction(c) / r), t, s)
     else:
         p, pp = c.grid_node(k - 1), c.grid_node(k - 2)
-        h = s.lam - t.lam
-        r0, r1 = (t.lam - p.lam) / h, (p.lam - pp.lam) / h
+        h = c.gap(t, s)
+        r0, r1 = c.gap(p, t) / h, c.gap(pp, p) / (c.gap(p, t) if c.slip == "r1_over_h0" else h)
         D1_0 = (d0 - hist[-1]) * c.c(1.0 / r0)
         D1_1 = (hist[-1] - hist[-2]) * c.c(1.0 / r1)
         D1 = D1_0 + (D1_0 - D1_1) * c.c(r0 / (r0 + r1))
@@ -564,8 +626,8 @@ def dpm_solver_2m(c: Run, k: int, y: Any, z: list[Any]) -> Any:
         out = _first_order_eps(c, y, e0, t, s)
     else:
         p = c.grid_node(k - 1)
-        r = (t.lam - p.lam) / (s.lam - t.lam)
-        out = _first_order_eps(c, y, e0 + (e0 - hist[-1]) * c.c(0.5 / r), t, s)
+        r = c.ratio(p, t, s)
+        out = _first_order_eps(c, y, e0 + (e0 - hist[-1]) * c.c(_correction(c) / r), t, s)
     hist.append(e0)
     return out
 
@@ -604,7 +666,7 @@ ODE_SCHEMES: dict[str, Scheme] = {
     "heun": Scheme(ode_heun, lambda o: 0, 2),
     "rk4": Scheme(ode_rk4, lambda o: 0, 4),
     "ddim": Scheme(ddim, lambda o: 0, 1, ends_at_zero=True, drift=False),
-    "edm_euler": Scheme(ddim, lambda o: 0, 1, ends_at_zero=True, drift=False),
+    "edm_euler": Scheme(edm_euler, lambda o: 0, 1, ends_at_zero=True, drift=False),
     "edm_heun": Scheme(edm_heun, lambda o: 0, 2, ends_at_zero=True, drift=False),
     "dpm_solver": Scheme(dpm_solver, lambda o: 0, 2, drift=False),
     "dpm_solver_2m": Scheme(dpm_solver_2m, lambda o: 0, 2, ends_at_zero=True, drift=False),
@@ -642,16 +704,30 @@ def resolve(method: str, options: dict[str, Any] | None, stochastic: bool) -> tu
 
 # ---- what the checks compute ------------------------------------------------------------------------------------------
 def _final(c: Run, y: Any, final: str) -> Any:
-    """Tweedie's step after the last grid time for ``final="denoise"`` (an affine map of y)."""
-    return c.x0(y, c.grid_node(c.n)) if final == "denoise" else y
+    """Tweedie's step after the last grid time for ``final="denoise"`` (an affine map of y); under the slip
+    "direction_at_start" a DDIM-type last step to sigma = 0 keeps the direction term sigma_{t_n} eps."""
+    if final != "denoise":
+        return y
+    nd = c.grid_node(c.n)
+    if c.slip == "direction_at_start" and c.to_zero:
+        return c.x0(y, nd) + c.eps(y, nd) * c.c(nd.sigma)
+    return c.x0(y, nd)
+
+
+NOISE_MAPS: dict[str, Callable[[np.ndarray, Run, int], np.ndarray]] = {
+    "sqrt2": lambda cz, c, k: math.sqrt(2.0) * cz,  # the noise std off by sqrt(2)
+    "squared": lambda cz, c, k: cz * np.abs(cz),  # the variance used as the std
+    "none": lambda cz, c, k: 0.0 * cz,  # no noise
+    "unscaled": lambda cz, c, k: cz / math.sqrt(c.h(k)),  # g z instead of g sqrt(h) z
+}
 
 
 def scheme_law(c: Run, scheme: Scheme, prior_var: float, final: str = "none",
-               noise_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+               noise_scale: float = 1.0, noise: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact (mean, var) per eigen-coordinate after the run from N(0, prior_var): each step's (a, b, c_i) read off
     the step applied to y = 0 and 1 and to unit draws (the step is affine), M' = a M + b, V' = a^2 V + sum c_i^2.
     ``final="mean"`` drops the last step's draws; ``noise_scale`` multiplies every c_i (a scheme whose noise is off
-    by that factor, for the report's sensitivity)."""
+    by that factor, for the report's sensitivity); ``noise`` (a key of NOISE_MAPS) maps them (a noise slip)."""
     D = c.mt.shape[0]
     mean, var = np.zeros(D), np.full(D, float(prior_var))
     n_z = scheme.draws(c.options)
@@ -666,6 +742,8 @@ def scheme_law(c: Run, scheme: Scheme, prior_var: float, final: str = "none",
         b = out[0]
         a = out[1] - b
         cz = out[2:] - b
+        if noise is not None:
+            cz = NOISE_MAPS[noise](cz, c, k)
         mean = a * mean + b
         var = a * a * var + noise_scale**2 * np.sum(cz * cz, axis=0)
     if final == "denoise":

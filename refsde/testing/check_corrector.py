@@ -39,7 +39,7 @@ from ._schemes import node_at
 from ._setup import SamplerSetup, input_seed
 from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
 from .errors import ConformanceError, hide_from_pytest
-from .report import CheckReport
+from .report import CheckReport, add_panel, collects_evidence
 
 __tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
@@ -52,6 +52,37 @@ def corrector_case() -> DataCase:
     d = 32
     Q, _ = np.linalg.qr(np.random.default_rng(1234).standard_normal((d, d)))
     return dense_case(np.linspace(-1.0, 1.0, d), np.where(np.arange(d) % 2 == 0, 0.05, 1.0), Q, np.arange(d) % 2)
+
+
+NOISE_SLIPS = ((0.5, "the noise sqrt(e) z instead of sqrt(2 e) z (rho = 1/2)"),
+               (2.0, "the noise 2 sqrt(e) z instead of sqrt(2 e) z (rho = 2)"),
+               (0.25, "the noise sqrt(e / 2) z instead of sqrt(2 e) z (rho = 1/4)"))
+
+
+def corrector_cause(w: np.ndarray, w2: np.ndarray, z_c: float) -> str:
+    """The known slip one group's regression w' = kappa w + c z identifies (the module docstring's map from bugs to
+    (kappa, rho)), each judged at the check's critical value z_c: a flipped score sign (kappa > 1), a corrector that
+    does not move (kappa = 1, c = 0), the score term missing (kappa = 1, c > 0), noise off by a factor (rho = 1/2,
+    2, 1/4)."""
+    sxx = float(np.sum(w * w))
+    kappa = float(np.sum(w * w2)) / sxx
+    resid = w2 - kappa * w
+    c2 = float(np.sum(resid * resid)) / (resid.size - 1)
+    se_k = math.sqrt(c2 / sxx)
+    if kappa > 1.0 + z_c * max(se_k, 1e-300):
+        return f"likely cause: the score's sign flipped (kappa = {kappa:.4g} > 1: the step moves away from p_t)"
+    if abs(kappa - 1.0) <= z_c * se_k or (c2 <= 1e-24 and abs(kappa - 1.0) <= 1e-12):
+        if c2 <= 1e-24:
+            return "likely cause: a corrector that does not move (kappa = 1, no noise)"
+        return f"likely cause: the score term missing (kappa = 1 within {z_c * se_k:.2g}: noise only)"
+    rho = c2 / (2.0 * (1.0 - kappa))
+    se_log = math.sqrt(2.0 / resid.size + (se_k / (1.0 - kappa)) ** 2)
+    fits = sorted((abs(math.log(rho / r)) / se_log, text) for r, text in NOISE_SLIPS if rho > 0)
+    fits = [(zf, text) for zf, text in fits if zf <= z_c]
+    if fits:
+        return f"likely cause: {fits[0][1]} (|z| {fits[0][0]:.3g} under it; rho = {rho:.4g})"
+    return ("no known slip of this property matches (tried: the score's sign flipped, no move, the score term "
+            "missing, noise off by sqrt(2), 2 or 1/sqrt(2))")
 
 
 class _Tests:
@@ -101,23 +132,27 @@ class _Tests:
         se_k = math.sqrt(c2 / sxx)
         zk = (kappa - 1.0) / se_k if se_k > 0 else (-math.inf if kappa < 1.0 else math.inf)
         self.stats[f"drift toward p_t, {g}: e / v = 1 - kappa"] = 1.0 - kappa
+        cause = corrector_cause(w, w2, self.z_c)
         self.record(
             f"drift toward p_t, {g}: (kappa - 1) / se", zk, "drift toward p_t",
             input=f"{self.where}, group {g}", expected="kappa = 1 - e/v < 1 (regression slope of w' on w)",
             got=f"kappa = {kappa:.6g}, residual variance {c2:.3g}", statistic_name="z",
             note="a flipped score sign gives kappa = 1 + e/v; a corrector that does not move kappa = 1, c = 0",
+            cause=cause,
         )
         # rho = c^2 / (2 (1 - kappa)); delta-method se of log rho from se(c^2)/c^2 = sqrt(2/m), se(kappa)
         rho = c2 / (2.0 * (1.0 - kappa)) if kappa < 1.0 else math.nan
         se_log = math.sqrt(2.0 / resid.size + (se_k / (1.0 - kappa)) ** 2) if kappa < 1.0 else math.inf
         excess = (abs(math.log(rho)) - math.log1p(b)) / se_log if rho > 0 else math.inf
         self.stats[f"fluctuation-dissipation, {g}: rho = c^2 / (2 e/v)"] = rho
+        cause = corrector_cause(w, w2, self.z_c)
         self.record(
             f"fluctuation-dissipation, {g}: (|log rho| - log(1 + b)) / se", excess,
             "fluctuation-dissipation (noise variance 2 e)", input=f"{self.where}, group {g}",
             expected=f"rho = c^2 / (2 (1 - kappa)) = 1 (band x/ {1 + b})",
             got=f"rho = {rho:.6g} (kappa = {kappa:.6g}, c^2 = {c2:.6g})",
             statistic_name="z of |log rho| beyond the band", note="noise sqrt(e) instead of sqrt(2 e) gives rho = 1/2",
+            cause=cause,
         )
 
     def step_size(self, rule: str, k: float, se: float, b: float) -> None:
@@ -133,6 +168,7 @@ class _Tests:
         )
 
 
+@collects_evidence
 def check_corrector(
     corrector_fn: Callable[[Any, Any, float], Any],
     ref: Any,
@@ -220,8 +256,16 @@ def check_corrector(
     tests = _Tests(ctx, z_c, f"{n} samples x ~ p_t at t = {t}")
     groups = dict(zip(GROUP_NAMES, (np.arange(0, d, 2), np.arange(1, d, 2))))
     for g, idx in groups.items():
-        tests.variance(g, w2[:, idx], invariance_rtol)
-    tests.mean(w2, invariance_rtol, y, mu)
+        add_panel("qq", f"corrector outputs w' = (x' - mu_t) / sqrt(v_t), {g}, against N(0, 1)",
+                  series=[("all coordinates of the group", w2[:, idx])])
+    try:
+        for g, idx in groups.items():
+            tests.variance(g, w2[:, idx], invariance_rtol)
+        tests.mean(w2, invariance_rtol, y, mu)
+    except ConformanceError as err:
+        causes = [corrector_cause(w[:, idx], w2[:, idx], z_c) for idx in groups.values()]
+        named = [c for c in causes if c.startswith("likely")]
+        raise err.with_cause(named[0] if named else causes[0]) from None
     for g, idx in groups.items():
         tests.drift_and_noise(g, w[:, idx], w2[:, idx], fd_rtol)
     z = z_c + norm_isf(0.01)

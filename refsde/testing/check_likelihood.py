@@ -123,8 +123,8 @@ def check_log_likelihood(
 
 def _check(loglik_fn: Callable[..., Any], ref: Any, name: str, *, eps: float, alpha: float, seed: int, backend: Any,
            dtype: Any, rtol: Any, atol: Any, n: Any, d: Any, stochastic: bool, power: float, detect_bias: Any,
-           cause: Callable[[np.ndarray, np.ndarray, np.ndarray], str] | None = None) -> CheckReport:
-    """check_log_likelihood's body; ``cause(got, target, tol)`` (host arrays, nats) names a failure's likely slip
+           cause: Callable[[np.ndarray, np.ndarray, Callable], str] | None = None) -> CheckReport:
+    """check_log_likelihood's body; ``cause(got, target, tol_of)`` (host arrays, nats) names a failure's likely slip
     (:func:`refsde.testing.check_bits_per_dim` passes its unit slips)."""
     setup = Setup(name, ref, backend, dtype, alpha=alpha, power=power, seed=seed)
     eps = check_eps(ref, eps)
@@ -151,7 +151,8 @@ def _check(loglik_fn: Callable[..., Any], ref: Any, name: str, *, eps: float, al
             got = np.concatenate([got, _run(setup, loglik_fn, extra)])
             tg = _Target(np.concatenate([tg.x, extra.x]), tg.labels + [f"data draw {n + i}" for i in range(need - n)],
                          np.concatenate([tg.target, extra.target]), np.concatenate([tg.log_p_eps, extra.log_p_eps]),
-                         tg.mean, tg.cov, tg.lam)
+                         tg.mean, tg.cov, tg.lam, np.concatenate([tg.prior, extra.prior]),
+                         np.concatenate([tg.logdet, extra.logdet]), np.concatenate([tg.y, extra.y]))
     x, labels, target, log_p_eps, lam = tg.x, tg.labels, tg.target, tg.log_p_eps, tg.lam
     mismatch = log_p_eps - target  # = log p_T(Phi(x)) - log pi(Phi(x))
     add_panel("hist", f"log-likelihood minus the exact target ({got.shape[0]} inputs, d = {d})", values=got - target,
@@ -173,7 +174,13 @@ def _check(loglik_fn: Callable[..., Any], ref: Any, name: str, *, eps: float, al
     if stochastic:
         return _stochastic_test(setup, got, target, a_tol, r_tol, d, describe, stats, notes, pilot_sd=pilot_sd,
                                 pilot_n=n if two_stage else None, bias=bias)
-    return _deterministic_test(setup, got, target, log_p_eps, mismatch, a_tol, r_tol, describe, stats, notes, cause)
+    return _deterministic_test(setup, got, target, log_p_eps, mismatch, a_tol, r_tol, describe, stats, notes,
+                               cause or (lambda g, tgt, tol_of: _likelihood_cause(g, tg, tol_of)))
+
+
+def _prop(setup: Setup) -> str:
+    """The property a failure names: the log-likelihood, or bits/dim read back as log p in nats."""
+    return "bits per dimension (read back as log p, nats)" if setup.check == "check_bits_per_dim" else "log-likelihood"
 
 
 def _finite_sd(setup: Setup, got: np.ndarray, tg: Any) -> float:
@@ -191,14 +198,30 @@ def _stein_size(sd: float, alpha: float, power: float, bias: float, pilot: int) 
     return int(min(max(pilot, math.ceil((z * sd / bias) ** 2)), MAX_N))
 
 
-def _likelihood_cause(got: np.ndarray, target: np.ndarray, log_p_eps: np.ndarray, tol: np.ndarray) -> str:
-    """The one slip of the log-likelihood itself the check can name from its target: log p_eps (the data's own
-    density, i.e. the prior p_T of the flow's end) returned instead of the model's log pi(Phi(x)) + log det."""
-    r = float(np.max(np.abs(got - log_p_eps) / tol))
-    if r <= 1.0:
-        return (f"likely cause: the exact log p_eps(x) (the flow's end p_T used as the prior) instead of the model "
-                f"density log pi(Phi(x)) + log|det| (error / tolerance {r:.3g} under it)")
-    return "no known slip of this property matches (tried: log p_eps(x) instead of the model density)"
+def _likelihood_cause(got: np.ndarray, tg: Any, tol_of: Callable[[np.ndarray], np.ndarray]) -> str:
+    """The log-likelihood slips the check can compute from its closed forms, each judged by the same tolerance rule:
+    log p_eps (the flow's end p_T as the prior), the divergence integral's sign, the prior without its 2 pi
+    constant, the prior N(0, I) instead of N(0, s^2 I), no divergence term.  The rule is the check's own,
+    |got - alt| <= atol + rtol |alt| (``tol_of(alt)``), with the slip's value in place of the target."""
+    d = tg.x.shape[1]
+    sq = np.sum(tg.y * tg.y, axis=1)
+    slips = [
+        ("the exact log p_eps(x) (the flow's end p_T used as the prior) instead of the model density "
+         "log pi(Phi(x)) + log|det|", tg.log_p_eps),
+        ("the divergence integral with the wrong sign: log pi(Phi(x)) - log|det|", tg.prior - tg.logdet),
+        ("the divergence term missing: log pi(Phi(x)) alone", tg.prior),
+        ("the prior log-density without its -(d/2) log(2 pi)", tg.target + 0.5 * d * math.log(2.0 * math.pi)),
+        ("the prior N(0, I) instead of N(0, prior_std^2 I)", -0.5 * sq - 0.5 * d * math.log(2.0 * math.pi) + tg.logdet),
+    ]
+    matches = []
+    for text, alt in slips:
+        with np.errstate(invalid="ignore"):
+            r = float(np.max(np.abs(got - alt) / tol_of(alt)))
+        if r <= 1.0:
+            matches.append((r, text))
+    from ._causes import name_matches
+
+    return name_matches(matches, [t for t, _ in slips], float(np.max(np.abs(got - tg.target) / tol_of(tg.target))))
 
 
 @dataclass(frozen=True)
@@ -213,6 +236,9 @@ class _Target:
     mean: np.ndarray
     cov: np.ndarray
     lam: np.ndarray
+    prior: np.ndarray  # log pi(Phi(x))
+    logdet: np.ndarray  # log|det dPhi/dx|
+    y: np.ndarray  # Phi(x), the flow's end
 
 
 def _target(setup: Setup, eps: float, d: int, n: int, stochastic: bool, stage: int = 0) -> _Target:
@@ -229,9 +255,10 @@ def _target(setup: Setup, eps: float, d: int, n: int, stochastic: bool, stage: i
     x = x.astype(setup.np_dtype).astype(np.float64)
     data64 = Gaussian(mean, cov)
     y, logdet = data64.flow_map(ref, eps, float(ref.T), x)
-    target = np.asarray(ref.prior_logp(y)) + np.asarray(logdet)  # log pi(Phi(x)) + log|det dPhi/dx|
+    prior = np.asarray(ref.prior_logp(y))
+    target = prior + np.asarray(logdet)  # log pi(Phi(x)) + log|det dPhi/dx|
     log_p_eps = np.asarray(data64.marginal(ref, eps).log_prob(x))
-    return _Target(x, labels, target, log_p_eps, mean, cov, lam)
+    return _Target(x, labels, target, log_p_eps, mean, cov, lam, prior, np.asarray(logdet), np.asarray(y))
 
 
 def _run(setup: Setup, loglik_fn: Callable[..., Any], tg: _Target) -> np.ndarray:
@@ -276,7 +303,7 @@ def _stochastic_test(setup: Setup, got: np.ndarray, target: np.ndarray, a_tol: f
     notes.append(f"allowed solver bias tol = {tol:.3g} nats; one-sided t-test on |mean error| - tol, normal approximation")
     if not tstat <= t_crit:
         raise ConformanceError(
-            name, "log-likelihood mean (stochastic)", input=f"{m} data draws of dimension {d}",
+            name, f"{_prop(setup)} mean (stochastic)", input=f"{m} data draws of dimension {d}",
             expected=f"mean error within +-{tol:.3g} nats", got=f"mean error {mean_d!r} nats (sd {sd:.3g})",
             statistic=tstat, threshold=t_crit, statistic_name="(|mean error| - tol) / standard error",
             reference=setup.reference,
@@ -286,15 +313,16 @@ def _stochastic_test(setup: Setup, got: np.ndarray, target: np.ndarray, a_tol: f
     if pilot_sd is not None:
         notes.append(f"two-stage (Stein): pilot of {pilot_n} draws, sd {pilot_sd:.3g} nats -> {m} draws in all to detect "
                      f"{bias:g} nats beyond tol with power {setup.power:g}" + (f" (capped at {MAX_N})" if m >= MAX_N else ""))
-    return setup.report(("log-likelihood mean (stochastic)",), m, stats, thresholds, detectable=detectable,
+    return setup.report((f"{_prop(setup)} mean (stochastic)",), m, stats, thresholds, detectable=detectable,
                         notes=tuple(notes))
 
 
 def _deterministic_test(setup: Setup, got: np.ndarray, target: np.ndarray, log_p_eps: np.ndarray,
                         mismatch: np.ndarray, a_tol: float, r_tol: float, describe: Callable[[int], str],
                         stats: dict[str, float], notes: list[str],
-                        cause: Callable[[np.ndarray, np.ndarray, np.ndarray], str] | None = None) -> CheckReport:
-    """|error| <= atol + rtol |target| at every input (module docstring)."""
+                        cause: Callable[[np.ndarray, np.ndarray, Callable], str] | None = None) -> CheckReport:
+    """|error| <= atol + rtol |target| at every input (module docstring); ``cause(got, target, tol_of)`` names the
+    slip a failure matches under the same rule, ``tol_of(values)`` = atol + rtol |values|."""
     err = got - target
     tol = a_tol + r_tol * np.abs(target)
     with np.errstate(invalid="ignore"):
@@ -304,14 +332,14 @@ def _deterministic_test(setup: Setup, got: np.ndarray, target: np.ndarray, log_p
     thresholds = {"log-likelihood: |error| at the worst sample (nats)": float(tol[i])}
     if not ratio[i] <= 1.0:
         raise ConformanceError(
-            setup.check, "log-likelihood", input=describe(i), expected=repr(float(target[i])), got=repr(float(got[i])),
+            setup.check, _prop(setup), input=describe(i), expected=repr(float(target[i])), got=repr(float(got[i])),
             statistic=float(abs(err[i])), threshold=float(tol[i]), statistic_name="|error| (nats)",
             reference=setup.reference,
             note=f"tolerance atol {a_tol:.3g} + rtol {r_tol:.3g} |target|; log p_eps(x) here is {float(log_p_eps[i])!r} "
             f"(prior mismatch {float(mismatch[i]):.3g})",
-            cause=cause(got, target, tol) if cause is not None else _likelihood_cause(got, target, log_p_eps, tol),
+            cause=cause(got, target, lambda v: a_tol + r_tol * np.abs(v)) if cause is not None else "",
         )
-    return setup.report(("log-likelihood",), got.shape[0], stats, thresholds, deterministic=True, notes=tuple(notes),
+    return setup.report((_prop(setup),), got.shape[0], stats, thresholds, deterministic=True, notes=tuple(notes),
                         detectable={"log-likelihood error at an input (nats; any above atol + rtol |target| is "
                                     "detected)": float(np.max(tol))})
 
@@ -372,10 +400,11 @@ def check_bits_per_dim(
         bpd = bpd_fn(score_fn, y)
         return -(bpd * (dims * ln2)) - jac  # log p = -(bpd D log 2) - D log(scale / n_bins)
 
-    def cause(got: np.ndarray, target: np.ndarray, tol: np.ndarray) -> str:
+    def cause(got: np.ndarray, target: np.ndarray, tol_of: Callable[[np.ndarray], np.ndarray]) -> str:
         matches = []
         for text, alt in _bpd_slips(dims, sc, bins):
-            r = float(np.max(np.abs(got - (-(alt(target) * (dims * ln2)) - jac)) / tol))
+            alt_logp = -(alt(target) * (dims * ln2)) - jac  # the slip's bpd, read back as nats by the same map
+            r = float(np.max(np.abs(got - alt_logp) / tol_of(alt_logp)))
             if r <= 1.0:
                 matches.append((r, text))
         if not matches:

@@ -135,6 +135,8 @@ def _coefficients(ref: Any, t: np.ndarray, weighting: str) -> tuple[np.ndarray, 
     a2, s2 = alpha * alpha, sigma * sigma
     if weighting == "sigma2":
         w = np.ones_like(s2)
+    elif weighting == "sigma":  # not a declared weighting: the slip lambda = sigma_t (for sigma_t^2)
+        w = 1.0 / np.sqrt(s2)
     elif weighting == "none":
         w = 1.0 / s2
     else:
@@ -560,10 +562,12 @@ def check_dsm_loss(
     def slips() -> list[tuple[str, float]]:
         e0 = moments(np.zeros(d))[0]
         out = _reduction_slips(reduction, d, e0)
-        for other in WEIGHTINGS:
+        for other in WEIGHTINGS + ("sigma",):
             if other != weighting:
+                text = ("lambda = sigma_t instead of sigma_t^2" if other == "sigma"
+                        else f"weighting {other!r} where {weighting!r} was declared")
                 try:
-                    out.append((f"weighting {other!r} where {weighting!r} was declared",
+                    out.append((text,
                                 dsm_moments(ref, other, eps, lam, np.zeros(d), t_max=hi)[0]))
                 except RuntimeError:  # its integral does not converge at this eps: not a slip to compare with
                     pass

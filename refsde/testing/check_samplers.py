@@ -31,8 +31,8 @@ reverse-SDE law, the exact flow map) on a ladder n, 2n, 4n(, 8n) of step counts 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -41,8 +41,9 @@ from . import _schemes as S
 from ._cases import DataCase, gaussian_case
 from ._setup import SamplerSetup, check_tolerance
 from ._stats import detectable_std_error, moment_tests, norm_isf, sample_size, z_two_sided
+from ._causes import SCORE_SLIPS, STEP_SLIPS, SamplerSlip, name_matches, sampler_slips
 from .errors import ConformanceError, hide_from_pytest
-from .report import CheckReport
+from .report import CheckReport, add_panel, collects_evidence
 
 __tracebackhide__ = hide_from_pytest  # pytest shows the ConformanceError, not these frames
 
@@ -245,6 +246,178 @@ def _sde_sample_size(setup: SamplerSetup, z_c: float, rel_std_error: float, a_ma
     return n
 
 
+# ---- named causes: the check's target under each known slip (module _causes) -----------------------------------------
+@dataclass(frozen=True)
+class _Args:
+    """The candidate's conventions as the user gave them (to rebuild them under a slip)."""
+
+    n_steps: int
+    eps: float
+    grid: Any
+    levels: Any
+    step_sizes: Any
+    final: str
+
+
+def _variant(setup: SamplerSetup, args: _Args, conv: Conventions, scheme_name: str, opts: dict[str, Any],
+             slip: SamplerSlip, stochastic: bool) -> tuple[S.Run, S.Scheme, Conventions]:
+    """The run, scheme and conventions of the check's target under ``slip`` (ValueError where it does not apply)."""
+    ref = setup.ref
+    n_steps, grid, levels, step_sizes, final = conv.n_steps, args.grid, args.levels, args.step_sizes, conv.final
+    if conv.to_zero and final == "denoise":
+        final = args.final  # the grid's step to 0 is the candidate's own, not a convention the slip changes
+    if slip.final is not None:
+        final = slip.final
+    if slip.levels == "other":
+        levels = "score_sde" if levels is None or levels == "refsde" else "refsde"
+    if slip.step_sizes == "T/N":
+        step_sizes = float(ref.T) / conv.n_steps
+    if slip.grid == "default":
+        grid = None
+    name = slip.scheme or scheme_name
+    options = dict(slip.options if slip.options is not None else (opts if slip.scheme is None else {}))
+    alt_name, alt_scheme, alt_opts = S.resolve(name, options, stochastic)
+    alt = conventions(ref, n_steps if grid is None or callable(grid) else None, args.eps, grid,
+                      levels if alt_scheme.uses_levels else None, step_sizes, final, alt_scheme)
+    _scheme_applies(ref, alt_name, alt, alt_opts)
+    nodes = setup.__dict__.setdefault("_slip_nodes", {})  # the reference's nodes, shared by every slip's run
+    run = S.Run(ref, setup.case.mt, setup.case.lam, list(alt.times), alt_opts, alt.levels, alt.step_sizes,
+                alt.to_zero, slip=slip.run_slip, _nodes=nodes)
+    return run, alt_scheme, alt
+
+
+def _law_cause(setup: SamplerSetup, y: np.ndarray, z_c: float, slips: list[SamplerSlip],
+               build: Callable[[SamplerSlip], tuple[S.Run, S.Scheme, Conventions]], under: float) -> str:
+    """The slips under whose exact law the candidate's output passes the same moment tests."""
+    prior_var = float(setup.ref.prior_std) ** 2
+    D = setup.case.D
+    matches = []
+    for slip in slips:
+        try:
+            run, scheme, conv = build(slip)
+            with np.errstate(all="ignore"):
+                M, V = S.scheme_law(run, scheme, prior_var, conv.final, noise=slip.noise)
+        except (ValueError, ZeroDivisionError, IndexError, KeyError):
+            continue
+        if not (np.all(np.isfinite(M)) and np.all(np.isfinite(V)) and np.all(V > 0)):
+            continue
+        stats: dict[str, float] = {}
+        thresholds: dict[str, float] = {}
+        try:
+            _pooled_moment_tests(setup, "output", y, M, V, np.zeros(D), np.zeros(D), z_c, stats, thresholds, "")
+        except ConformanceError:
+            continue
+        matches.append((max(stats[k] / thresholds[k] for k in thresholds), slip.text))
+    return name_matches(matches, [s.text for s in slips], under, "|z| / threshold")
+
+
+def _path_cause(setup: SamplerSetup, y: np.ndarray, y_T: np.ndarray, tol: np.ndarray | None, slips: list[SamplerSlip],
+                build: Callable[[SamplerSlip], tuple[S.Run, S.Scheme, Conventions]], under: float) -> str:
+    """The slips whose paths the candidate's output follows within the same tolerance rule (``tol``: the user's
+    rtol in std units; None: the rounding budget of the slipped scheme itself, whose states may be larger)."""
+    matches = []
+    for slip in slips:
+        try:
+            run, scheme, conv = build(slip)
+            with np.errstate(all="ignore"):
+                y_alt = S.scheme_paths(run, scheme, y_T, conv.final)
+                bound = tol if tol is not None else _budget(setup, run, scheme, y_T, conv.final)
+        except (ValueError, ZeroDivisionError, IndexError, KeyError):
+            continue
+        if not (np.all(np.isfinite(y_alt)) and np.all(np.isfinite(bound))):
+            continue
+        ratio = _path_error(y, y_alt, bound)[0]
+        if ratio <= 1.0:
+            matches.append((ratio, slip.text))
+    return name_matches(matches, [s.text for s in slips], under)
+
+
+_STEP_TEXTS = {name: tuple((slip, text) for slip, text in slips if slip != "right_end") for name, slips in STEP_SLIPS.items()}
+
+
+def _scheme_cause(setup: SamplerSetup, y: np.ndarray, y_T: np.ndarray, conv: Conventions, scale: np.ndarray,
+                  under: str) -> str:
+    """Order tests: the known ODE scheme (and its step slips) the candidate's paths follow on this grid, if any."""
+    matches, tried = [], []
+    for name in ("euler", "heun", "rk4", "ddim", "edm_heun", "dpm_solver_2", "dpm_solver_3", "dpm_solver_2m",
+                 "dpm_solver_pp_2m", "dpm_solver_pp_3m"):
+        variants: list[tuple[str, dict[str, Any], str]] = [("", {}, name)]
+        variants += [(slip, {}, f"{name} with {text}") for slip, text in _STEP_TEXTS.get(S.ALIASES.get(name, (name,))[0], ())]
+        if name in ("euler", "heun"):
+            variants += [(slip, {}, f"{name} with {text}") for slip, text in SCORE_SLIPS]
+        if name == "dpm_solver_pp_3m":
+            variants.append(("", {"variant": "dpm_solver"}, "dpm_solver_pp_3m as published (second order)"))
+        for run_slip, extra, text in variants:
+            tried.append(text)
+            try:
+                scheme_name, scheme, opts = S.resolve(name, extra, stochastic=False)
+                if conv.to_zero and not scheme.ends_at_zero:
+                    continue
+                run = S.Run(setup.ref, setup.case.mt, setup.case.lam, list(conv.times), opts, None, None,
+                            conv.to_zero, slip=run_slip)
+                with np.errstate(all="ignore"):
+                    y_alt = S.scheme_paths(run, scheme, y_T, conv.final)
+                budget = _budget(setup, S.Run(setup.ref, setup.case.mt, setup.case.lam, list(conv.times), opts, None,
+                                              None, conv.to_zero), scheme, y_T, conv.final)
+            except (ValueError, ZeroDivisionError, IndexError, KeyError):
+                continue
+            ratio = _path_error(y, y_alt, np.maximum(budget, 1e-300))[0]
+            if ratio <= 1.0:
+                order = f" (a scheme of order {scheme.order})" if not run_slip else ""
+                matches.append((ratio, f"your paths follow {text} on this grid{order}"))
+    if not matches:
+        return f"no known scheme matches the output on this grid ({under}; tried: {', '.join(tried)})"
+    return name_matches(matches, tried, math.nan).rsplit("; nan under the reference", 1)[0]
+
+
+def _sde_scheme_cause(setup: SamplerSetup, y: np.ndarray, conv: Conventions, z_c: float) -> str:
+    """Order tests: the known stochastic scheme (and Euler-Maruyama's step slips) whose exact law on this rung's
+    grid the candidate's output follows, if any."""
+    prior_var = float(setup.ref.prior_std) ** 2
+    D = setup.case.D
+    variants = [("euler_maruyama", "", {}, "Euler-Maruyama")]
+    variants += [("euler_maruyama", sl, {}, f"Euler-Maruyama with {text}")
+                 for sl, text in STEP_SLIPS["euler_maruyama"] + SCORE_SLIPS]
+    variants += [("euler_maruyama", "", {}, "Euler-Maruyama with the last step without noise")]
+    variants += [(name, "", {}, name) for name in ("reverse_diffusion", "ancestral", "ddpm", "ddim", "euler_ancestral")]
+    matches, tried = [], []
+    for k, (name, run_slip, opts, text) in enumerate(variants):
+        tried.append(text)
+        try:
+            _, scheme, o = S.resolve(name, opts, stochastic=True)
+            final = "mean" if text.endswith("without noise") else conv.final
+            lv = [len(conv.times) - 2 - i for i in range(len(conv.times) - 1)] if scheme.uses_levels else None
+            run = S.Run(setup.ref, setup.case.mt, setup.case.lam, list(conv.times), o, lv, conv.step_sizes, conv.to_zero,
+                        slip=run_slip)
+            _scheme_applies(setup.ref, name, conv, o)
+            with np.errstate(all="ignore"):
+                M, V = S.scheme_law(run, scheme, prior_var, final)
+        except (ValueError, ZeroDivisionError, IndexError, KeyError):
+            continue
+        if not (np.all(np.isfinite(M)) and np.all(np.isfinite(V)) and np.all(V > 0)):
+            continue
+        stats: dict[str, float] = {}
+        thresholds: dict[str, float] = {}
+        try:
+            _pooled_moment_tests(setup, "output", y, M, V, np.zeros(D), np.zeros(D), z_c, stats, thresholds, "")
+        except ConformanceError:
+            continue
+        matches.append((max(stats[q] / thresholds[q] for q in thresholds), f"your output follows the exact law of {text} on this grid"))
+    if not matches:
+        return "no known scheme's law matches the output on this grid (tried: " + ", ".join(tried) + ")"
+    return name_matches(matches, tried, math.nan, "|z| / threshold").rsplit("; nan under the reference", 1)[0]
+
+
+def _standardized_panel(title: str, setup: SamplerSetup, y: np.ndarray, M: np.ndarray, V: np.ndarray) -> None:
+    """QQ panel: the candidate's output standardized by the exact law the check used, one series per group."""
+    u = (y - M) / np.sqrt(V)
+    case = setup.case
+    series = [(f"eigenvalue {case.lam[int(np.flatnonzero(case.groups == g)[0])]:g}", u[:, case.groups == g])
+              for g in range(case.n_groups)]
+    add_panel("qq", title, series=series)
+
+
+@collects_evidence
 def check_sde_sampler(
     sampler_fn: Callable[[Any, Any, int], Any],
     ref: Any,
@@ -318,8 +491,17 @@ def check_sde_sampler(
     stats: dict[str, float] = {}
     thresholds: dict[str, float] = {}
     target = f"exact law of {scheme_name}{_opts(opts)} on {conv.describe()}"
-    _pooled_moment_tests(setup, "output", y, M, V, np.zeros(D), np.zeros(D), z_c, stats, thresholds,
-                         f"{n} samples, {target}")
+    _standardized_panel(f"{n} outputs standardized by the exact law of {scheme_name}{_opts(opts)} on your grid "
+                        f"({conv.n_steps} steps)", setup, y, M, V)
+    try:
+        _pooled_moment_tests(setup, "output", y, M, V, np.zeros(D), np.zeros(D), z_c, stats, thresholds,
+                             f"{n} samples, {target}")
+    except ConformanceError as err:
+        args = _Args(conv.n_steps, eps, grid, levels, step_sizes, final)
+        slips = sampler_slips(scheme_name, opts, conv, True, uses_levels=scheme.uses_levels, grid_given=grid is not None)
+        under = float(err.statistic) / float(err.threshold) if err.statistic is not None and err.threshold else math.inf
+        raise err.with_cause(_law_cause(
+            setup, y, z_c, slips, lambda sl: _variant(setup, args, conv, scheme_name, opts, sl, True), under)) from None
     # report
     M5, V5 = S.scheme_law(_run(setup, conv, opts), scheme, prior_var, conv.final, noise_scale=1.05)
     stats["noise scale +5%: max relative std change"] = float(np.max(np.sqrt(V5 / V))) - 1.0
@@ -363,15 +545,23 @@ def _sde_order_test(setup: SamplerSetup, sampler_fn: Callable[..., Any], n_steps
     stats: dict[str, float] = {}
     thresholds: dict[str, float] = {}
     errors = []
-    for conv, M, V, mean_allow, var_allow in plans:
+    for r, (conv, M, V, mean_allow, var_allow) in enumerate(plans):
         y = _call(setup, sampler_fn, x_T, conv.n_steps, n)
+        if r == len(plans) - 1:
+            _standardized_panel(f"{n} outputs at n_steps = {conv.n_steps} against the exact reverse-SDE law", setup, y, M, V)
         target = (f"law of the exact reverse SDE from pi at t = {conv.times[0]:.6g} to {conv.times[-1]:.6g} "
                   f"(final {conv.final!r}), allowance {BOUND_FACTOR['sde']:g} x the exact Euler-Maruyama law's error "
                   f"on {conv.describe()}")
-        _pooled_moment_tests(setup, "output", y, M, V, mean_allow, var_allow, z_c, stats, thresholds,
-                             f"{n} samples, {target}")
+        try:
+            _pooled_moment_tests(setup, "output", y, M, V, mean_allow, var_allow, z_c, stats, thresholds,
+                                 f"{n} samples, {target}")
+        except ConformanceError as err:
+            raise err.with_cause(_sde_scheme_cause(setup, y, conv, z_c)) from None
         errors.append(np.array([float(np.mean(((y[:, case.groups == g] - M[case.groups == g]) ** 2
                                                / V[case.groups == g]))) - 1.0 for g in range(G)]))
+    add_panel("ladder", "variance error of the output (largest group) against the exact reverse-SDE law",
+              steps=rungs, errors=[float(np.max(np.abs(e))) for e in errors], expected_order=1,
+              observed_order=math.nan, ylabel="|variance / exact - 1|")
     notes = [f"target: continuous-time reverse-SDE law on the ladder n_steps = {rungs}", setup.score_fn.domain_note()]
     smallest = min(int(np.sum(case.groups == g)) for g in range(G))
     se = [math.sqrt(2.0 / (n * smallest))] * len(rungs)
@@ -407,6 +597,7 @@ def _budget(setup: SamplerSetup, run: S.Run, scheme: S.Scheme, y_T: np.ndarray, 
     return BUDGET_FACTOR * (cand + own)
 
 
+@collects_evidence
 def check_ode_sampler(
     sampler_fn: Callable[[Any, Any, int], Any],
     ref: Any,
@@ -483,13 +674,21 @@ def check_ode_sampler(
     stats = {key: ratio, f"{label}: max |error| / std of the output law": err_std,
              "rounding budget: max / std of the output law": float(np.max(budget / scale))}
     target = f"{scheme_name}{_opts(opts)} on {conv.describe()}, computed by the check in float64"
+    tol = scale * rtol if rtol is not None else budget
+    add_panel("hist", f"path error / tolerance against {scheme_name}{_opts(opts)} ({n} paths)",
+              values=np.log10(np.maximum(np.abs(y - y_ref) / tol, 1e-300)).ravel(),
+              xlabel="log10 |error| / tolerance (a pass is < 0)")
     if not ratio <= 1.0:
+        args = _Args(conv.n_steps, eps, grid, None, None, final)
+        slips = sampler_slips(scheme_name, opts, conv, False, uses_levels=False, grid_given=grid is not None)
+        cause = _path_cause(setup, y, y_T, scale * rtol if rtol is not None else None, slips,
+                            lambda sl: _variant(setup, args, conv, scheme_name, opts, sl, False), ratio)
         raise ConformanceError(
             name, label, input=f"path {i}: x_T (eigen-coordinates) = {np.array2string(y_T[i], precision=6)}, "
                                f"eigen-direction {j}; {target}",
             expected=repr(float(y_ref[i, j])), got=repr(float(y[i, j])), statistic=ratio, threshold=1.0,
             statistic_name=f"|error| / tolerance ({tol_text}; |error| = {abs(y[i, j] - y_ref[i, j]) / scale[j]:.3g} std)",
-            reference=setup.reference,
+            reference=setup.reference, cause=cause,
         )
     notes = (f"target: {target}", f"tolerance: {tol_text}", setup.score_fn.domain_note())
     return setup.report((label,), n, stats, {key: 1.0}, detectable={"path error / tolerance (any above 1 is detected)": 1.0},
@@ -511,6 +710,7 @@ def _ode_order_test(setup: SamplerSetup, sampler_fn: Callable[..., Any], n_steps
         scale = S.output_scale(ref, case, conv.times[-1], conv.final)
         y = _call(setup, sampler_fn, x_T, conv.n_steps, n)
         errors.append(_path_error(y, target, scale)[0])
+        last = (y, conv, scale)
         run = _run(setup, conv, ref_opts)
         ref_errors.append(_path_error(S.scheme_paths(run, ref_scheme, y_T, conv.final), target, scale)[0])
         floors.append(float(np.max(_budget(setup, run, ref_scheme, y_T, conv.final) / scale)))
@@ -528,6 +728,9 @@ def _ode_order_test(setup: SamplerSetup, sampler_fn: Callable[..., Any], n_steps
              f"first-order reference: {ref_name} on the same grids (errors {', '.join(f'{e:.3g}' for e in ref_errors)}); "
              f"bound {factor:g} x its error",
              setup.score_fn.domain_note()]
+    add_panel("ladder", "largest path error against the exact flow map", steps=rungs, errors=errors,
+              expected_order=p if p > 0 else None, observed_order=math.nan if observed is None else observed,
+              ylabel="max |x - Phi(x_T)| / std")
     if observed is None:
         notes.append("every rung is at rounding level: the sampler is exact to rounding on this problem (order not measured)")
     elif p > 0:
@@ -540,7 +743,8 @@ def _ode_order_test(setup: SamplerSetup, sampler_fn: Callable[..., Any], n_steps
                 expected=f"order >= {p} - {ORDER_MARGIN} (errors decreasing like n^-{p})",
                 got=f"observed order {observed:.3g}; errors {', '.join(f'{e:.3g}' for e in errors)} std",
                 statistic=p - observed, threshold=ORDER_MARGIN, statistic_name="claimed order - observed order",
-                reference=setup.reference,
+                reference=setup.reference, cause=_scheme_cause(setup, last[0], y_T, last[1], last[2],
+                                                               f"observed order {observed:.3g}"),
             )
     checked = range(len(rungs)) if p == 0 else [len(rungs) - 1]
     for i in checked:
@@ -553,6 +757,8 @@ def _ode_order_test(setup: SamplerSetup, sampler_fn: Callable[..., Any], n_steps
                 expected=f"error <= {factor:g} x {ref_name}'s ({ref_errors[i]:.3g} std)",
                 got=f"{errors[i]:.3g} std", statistic=errors[i], threshold=bound, statistic_name="|error| / std",
                 reference=setup.reference,
+                cause=_scheme_cause(setup, last[0], y_T, last[1], last[2], f"error {errors[-1]:.3g} std at the finest")
+                if i == len(rungs) - 1 else "",
             )
     stats["reference error at the finest rung"] = ref_errors[-1]
     return setup.report(("convergence order", "flow map x (finest rung)"), n, stats, thresholds,

@@ -50,6 +50,13 @@ class ConformanceError(AssertionError):
         self.evidence: list = []  # panels for figures (refsde.testing.report.add_panel), set by the check
         super().__init__(self._message())
 
+    def with_cause(self, cause: str) -> "ConformanceError":
+        """Set :attr:`cause` after the fact (a check diagnoses a failure raised by a shared test) and refresh the
+        message; returns self, to re-raise."""
+        self.cause = cause
+        self.args = (self._message(),)
+        return self
+
     def _message(self) -> str:
         lines = [f"{self.check}: property {self.property!r} does not conform"]
         if self.reference:

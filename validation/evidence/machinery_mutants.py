@@ -194,6 +194,61 @@ def pf_loglik(kind: str, *, div_sign: float = 1.0, two_pi: bool = True, prior_st
     return loglik
 
 
+# ---- drifts from a score (eqs. 6, 13) ---------------------------------------------------------------------
+def vp_drift(*, weight: float = 0.5, g_power: float = 2.0, eps_as_score: bool = False) -> Callable[..., Any]:
+    """drift(score_fn, x, t) = f(t) x - weight g(t)^g_power s(x, t), t of shape (n,), VP (weight 1/2: PF ODE)."""
+
+    def drift(score_fn: Any, x: Any, t: Any) -> Any:
+        xp = array_namespace(x)
+        beta = xp.reshape(B0 + (B1 - B0) * t, (-1, 1))
+        s = score_fn(x, t)
+        if eps_as_score:
+            B = B0 * t + 0.5 * (B1 - B0) * t * t
+            s = -xp.reshape(xp.sqrt(-xp.expm1(-B)), (-1, 1)) * s  # eps = -sigma s passed as the score
+        return -0.5 * beta * x - weight * beta ** (g_power / 2.0) * s
+
+    return drift
+
+
+# ---- discrete losses (Ho et al. 2020 eq. 14; Song & Ermon 2019 eq. 2) ---------------------------------------
+DDPM_N = 1000  # the reference VPSDE's chain length (its default N)
+
+
+def ddpm_eps_loss(*, reduction: str = "sum") -> Callable[..., Any]:
+    """mean_n || eps_model(x_i, i) - z ||^2, i ~ U{0..N-1}, abar_i = prod_{j <= i} (1 - beta(t_j) T / N), t_j = j T / (N - 1);
+    ``reduction`` "mean": averaged over dimensions (F.mse_loss)."""
+    seeds = _Seeds(15_000)
+    log_abar = list(itertools.accumulate(math.log1p(-(B0 + (B1 - B0) * j / (DDPM_N - 1)) / DDPM_N) for j in range(DDPM_N)))
+
+    def loss(eps_model: Any, x0: Any) -> Any:
+        xp = array_namespace(x0)
+        rng = seeds.rng()
+        n = x0.shape[0]
+        i = xp.astype(xp.floor(DDPM_N * rng.uniform((n,), dtype=x0.dtype)), xp.int64)
+        i = xp.clip(i, 0, DDPM_N - 1)
+        la = xp.take(xp.asarray(log_abar, dtype=x0.dtype, device=array_device(x0)), i)
+        z = rng.normal(tuple(x0.shape), dtype=x0.dtype)
+        x = xp.reshape(xp.exp(0.5 * la), (n, 1)) * x0 + xp.reshape(xp.sqrt(-xp.expm1(la)), (n, 1)) * z
+        err = (eps_model(x, i) - z) ** 2
+        per = xp.mean(err, axis=1) if reduction == "mean" else xp.sum(err, axis=1)
+        return xp.mean(per)
+
+    return loss
+
+
+def bpd_from_loglik(*, nats: bool = False) -> Callable[..., Any]:
+    """bits/dim of data in [-1, 1) (scale 2, 256 bins) from the PF-ODE log-likelihood: -(log p + D log(2/256)) / (D log 2);
+    ``nats``: per dimension in nats (the slip)."""
+    loglik = pf_loglik("vp")
+
+    def bpd(score_fn: Any, y: Any) -> Any:
+        d = y.shape[1]
+        total = -(loglik(score_fn, y) + d * math.log(2.0 / 256.0))
+        return total / d if nats else total / (d * math.log(2.0))
+
+    return bpd
+
+
 # ---- the catalogue -------------------------------------------------------------------------------------
 _EM = {"sde_sampler": {"method": "euler_maruyama", "n_steps": SDE_STEPS}}
 _EULER = {"ode_sampler": {"method": "euler", "n_steps": ODE_STEPS}}
@@ -201,6 +256,8 @@ _HEUN = {"ode_sampler": {"method": "heun", "n_steps": ODE_STEPS}}
 _DSM = {"dsm_loss": {"weighting": "sigma2", "eps": EPS_LOSS}}
 _HUTCH = {"log_likelihood": {"stochastic": True}}
 _F32 = {"log_likelihood": {"dtype": "float32"}}
+_DDPM = {"ddpm_loss": {"timesteps": "index"}}
+_BPD = {"bits_per_dim": {"scale": 2.0}}
 
 
 def _lazy(factory: Callable[..., Any], **kw: Any) -> Any:
@@ -222,6 +279,9 @@ MACHINERY_CONTROLS: dict[str, Callable[[], SimpleNamespace]] = {
     "ve_loglik": _build("ve", {}, log_likelihood=_lazy(pf_loglik, kind="ve")),
     # a float32 FD divergence with a step of 0.1 (exact for a linear score) stays inside the float32 tolerance
     "vp_loglik_float32": _build("vp", _F32, log_likelihood=_lazy(pf_loglik, kind="vp", fd_h=0.1)),
+    "vp_drifts": _build("vp", {}, pf_ode_drift=_lazy(vp_drift), reverse_drift=_lazy(vp_drift, weight=1.0)),
+    "vp_ddpm_loss": _build("vp", _DDPM, ddpm_loss=_lazy(ddpm_eps_loss)),
+    "vp_bits_per_dim": _build("vp", _BPD, bits_per_dim=_lazy(bpd_from_loglik)),
 }
 
 
@@ -263,6 +323,16 @@ MACHINERY_MUTANTS: list[Mutant] = [
        "check_log_likelihood", "vp", "log_likelihood", _HUTCH, pf_loglik, kind="vp", probes="uniform01"),
     _m("loglik_ve_prior_standard_normal", "VE likelihood with prior N(0, I) instead of N(0, sigma_T^2 I)",
        "check_log_likelihood", "ve", "log_likelihood", {}, pf_loglik, kind="ve", prior_std=1.0),
+    _m("pf_drift_g_not_g2", "PF drift f x - g s / 2 instead of f x - g^2 s / 2",
+       "check_pf_ode_drift", "vp", "pf_ode_drift", {}, vp_drift, g_power=1.0),
+    _m("pf_drift_weight_one", "PF drift f x - g^2 s (the reverse SDE's) instead of f x - g^2 s / 2",
+       "check_pf_ode_drift", "vp", "pf_ode_drift", {}, vp_drift, weight=1.0),
+    _m("reverse_drift_eps_as_score", "reverse drift with a noise prediction eps = -sigma s in place of the score",
+       "check_reverse_drift", "vp", "reverse_drift", {}, vp_drift, weight=1.0, eps_as_score=True),
+    _m("ddpm_loss_mean_reduction", "DDPM loss averaged over dimensions (F.mse_loss) where the sum was declared",
+       "check_ddpm_loss", "vp", "ddpm_loss", _DDPM, ddpm_eps_loss, reduction="mean"),
+    _m("bpd_in_nats", "bits/dim computed in nats (no division by log 2)",
+       "check_bits_per_dim", "vp", "bits_per_dim", _BPD, bpd_from_loglik, nats=True),
     _m("loglik_fd_divergence_float32_cancellation",
        "central-difference divergence with a float64 step h = 1e-6 run in float32 (x +- h rounds, "
        "s(x + h) - s(x - h) cancels); the check runs in float32",

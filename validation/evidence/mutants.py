@@ -30,7 +30,8 @@ from array_api_compat import array_namespace
 from .mutant_base import B0, B1, S0, S1, VE_PRIOR_STD, Mutant
 from .mutant_base import ref_sde as _ref
 
-__all__ = ["CONTROLS", "MUTANTS", "Mutant", "MutantResult", "extend", "format_markdown", "run_controls", "run_mutants"]
+__all__ = ["CONTROLS", "EXPECTED_CAUSES", "MUTANTS", "Mutant", "MutantResult", "extend", "format_confusion",
+           "format_markdown", "run_controls", "run_mutants"]
 
 
 @dataclasses.dataclass
@@ -40,10 +41,71 @@ class MutantResult:
     errored_checks: tuple[str, ...]  # checks that raised something else (a bug of the harness or candidate)
     message: str  # first line(s) of the intended check's ConformanceError
     skipped: str = ""  # why the intended check could not run (not available in this refsde)
+    cause: str = ""  # the intended check's named cause ("likely cause: ..." / "no known slip ...")
+    prop: str = ""  # the property the intended check reported
 
     @property
     def caught(self) -> bool:
         return self.mutant.intended in self.failed_checks
+
+    @property
+    def diagnosis(self) -> str:
+        """"itself", "itself (indistinguishable from ...)", "no slip named (none in the catalogue)", "property", or
+        "WRONG: ..." (a named cause that is not the mutant's own)."""
+        expected = EXPECTED_CAUSES.get(self.mutant.name, "")
+        if expected is None:
+            return "no slip named (none in the catalogue)" if not self.cause.startswith("likely") else \
+                f"named {self.cause.split(': ', 1)[1].split(' (')[0]!r} (not in the catalogue's list)"
+        if expected.startswith("property:"):
+            return "by its property" if self.prop == expected.split(":", 1)[1].strip() else f"WRONG: property {self.prop!r}"
+        named = self.cause.split(" under the reference")[0] if self.cause.startswith("likely") else ""
+        if expected in named:
+            return "itself (indistinguishable from another slip here)" if "indistinguishable" in named else "itself"
+        return f"WRONG: {self.cause[:120]}"
+
+
+# the fragment of the cause each mutant must be diagnosed as (refsde.testing._causes and the checks' slip tables);
+# "property: P" where the failing property is the diagnosis; None where the catalogue has no slip for the bug
+EXPECTED_CAUSES: dict[str, str | None] = {
+    "vp_drift_missing_half": "the 1/2 missing in the drift",
+    "vp_drift_sign": "the drift's sign flipped",
+    "vp_diffusion_is_g2": "g(t)^2 returned as the diffusion",
+    "subvp_diffusion_of_vp": "sub-VP diffusion sqrt(beta) (the VP one",
+    "ve_diffusion_missing_log_factor": "missing sqrt(2 log",
+    "vp_marginal_mean_exponent": "mean exp(-B) x0 instead of",
+    "vp_marginal_returns_variance": "the variance sigma_t^2 returned as the std",
+    "vp_marginal_drops_beta_min": "beta_min dropped from the schedule",
+    "vp_marginal_float32_cancellation": "computed directly: it cancels",
+    "subvp_marginal_std_of_vp": "sub-VP std sqrt(1 - exp(-B)) (the VP one)",
+    "ve_marginal_convention_mixup": "score_sde's convention",
+    "ve_prior_standard_normal": "the prior N(0, I) instead of",
+    "prior_std_5pct_off": None,  # a 5% std error is no convention: nothing to name
+    "prior_logp_missing_constant": "without its constant",
+    "prior_logp_mean_over_dims": "averaged over dimensions",
+    "ve_prior_logp_sigma_not_squared": "log(2 pi s) instead of log(2 pi s^2)",
+    "em_drift_g_not_g2": "g(t) in place of g(t)^2 in the drift's score term",
+    "em_dt_sign": "dt with the wrong sign",
+    "em_coefficients_right_end": "right end t_{k+1}",
+    "em_noise_missing_sqrt_dt": "not scaled by sqrt(h)",
+    "em_no_noise_last_step": "the last step without its noise",
+    "pf_ode_missing_half": "the 1/2 missing)",
+    "heun_second_stage_wrong_time": "second stage evaluated at t_k",
+    "langevin_noise_sqrt_e": "sqrt(e) z instead of sqrt(2 e) z",
+    "langevin_ignores_score": "the score term missing",
+    "dsm_target_sign": "target's sign flipped",
+    "dsm_weight_sigma": "lambda = sigma_t instead of sigma_t^2",
+    "dsm_t_uniform_0_T": "property: DSM loss: time range",
+    "loglik_divergence_sign": "divergence integral with the wrong sign",
+    "loglik_missing_2pi": "without its -(d/2) log(2 pi)",
+    "loglik_hutchinson_uniform_probes": None,  # a biased estimator: the stochastic test has no slip table
+    "loglik_ve_prior_standard_normal": "the prior N(0, I) instead of N(0, prior_std^2 I)",
+    "loglik_fd_divergence_float32_cancellation": None,  # a cancellation with no closed form to compare with
+    "pf_drift_g_not_g2": "g(t) in place of g(t)^2 in the score term",
+    "pf_drift_weight_one": "the reverse-SDE drift f - g^2 s (score weight 1)",
+    "reverse_drift_eps_as_score": "a noise prediction eps = -sigma_t s used as the score",
+    "ddpm_loss_mean_reduction": "reduction 'mean'",
+    "bpd_in_nats": "nats per dimension instead of bits",
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -171,7 +233,8 @@ MUTANTS: list[Mutant] = [
            _impl("vp", marginal_fn=lambda x0, t: _vp_marginal(x0, t, mean_exponent=1.0))),
     Mutant("vp_marginal_returns_variance", "VP marginal returns the variance 1 - exp(-B) as the std", "check_marginal",
            _impl("vp", marginal_fn=lambda x0, t: _vp_marginal(x0, t, var=True))),
-    Mutant("vp_marginal_drops_beta_min", "VP integral of beta without the beta_min t term", "check_marginal",
+    Mutant("vp_marginal_drops_beta_min", "VP marginal with beta_min dropped from the schedule: B = beta_max t^2 / 2",
+           "check_marginal",
            _impl("vp", marginal_fn=lambda x0, t: _vp_marginal(x0, t, drop_beta_min=True))),
     Mutant("vp_marginal_float32_cancellation", "VP std sqrt(1 - exp(-B)) in float32 (100% off near t = 0; the check runs in float32)",
            "check_marginal", _impl("vp", marginal_fn=lambda x0, t: _vp_marginal(x0, t, naive=True),
@@ -202,6 +265,9 @@ def extend(mutants: list[Mutant]) -> None:
         MUTANTS.append(m)
 
 
+_CAUSES: dict[str, tuple[str, str]] = {}  # check -> (cause, property) of the last _run_impl's failures
+
+
 def _run_impl(obj: SimpleNamespace, backend: Any, seed: int) -> dict[str, tuple[str, str]]:
     """{check name: (verdict, message)} for every check of ``obj`` (the ``--impl`` attribute layout).
 
@@ -216,6 +282,7 @@ def _run_impl(obj: SimpleNamespace, backend: Any, seed: int) -> dict[str, tuple[
 
     options_all = getattr(obj, "check_options", None) or {}
     out: dict[str, tuple[str, str]] = {}
+    _CAUSES.clear()
     for attrs, check_name in IMPL_ATTRIBUTES:
         check = getattr(rt, check_name, None)
         if check is None or not all(hasattr(obj, a) for a in attrs):
@@ -226,6 +293,7 @@ def _run_impl(obj: SimpleNamespace, backend: Any, seed: int) -> dict[str, tuple[
             check(*(getattr(obj, a) for a in attrs), obj.reference, **kwargs)
         except rt.ConformanceError as err:
             out[check_name] = ("FAIL", str(err))
+            _CAUSES[check_name] = (err.cause, err.property)
         except Exception as exc:  # noqa: BLE001 - a bug of the candidate or the harness, reported as ERROR
             out[check_name] = ("ERROR", f"{type(exc).__name__}: {exc}")
         else:
@@ -246,7 +314,8 @@ def run_mutants(backend: Any = None, seed: int = 0, mutants: list[Mutant] | None
             errored = tuple(k for k, (v, _) in rows.items() if v == "ERROR")
             verdict, detail = rows.get(m.intended, ("SKIP", "no such check"))
             skipped = detail if verdict == "SKIP" else ""
-            results.append(MutantResult(m, failed, errored, "\n".join(detail.splitlines()[:2]), skipped))
+            cause, prop = _CAUSES.get(m.intended, ("", ""))
+            results.append(MutantResult(m, failed, errored, "\n".join(detail.splitlines()[:2]), skipped, cause, prop))
     return results
 
 
@@ -275,6 +344,22 @@ def format_markdown(results: list[MutantResult]) -> str:
     return "\n".join(lines)
 
 
+def format_confusion(results: list[MutantResult]) -> str:
+    """The diagnosis table: each mutant's intended check, the property that failed and the cause it named."""
+    lines = ["| mutant | check | property | named cause | diagnosed as |", "|---|---|---|---|---|"]
+    for r in results:
+        cause = r.cause.replace("|", "\\|")
+        if len(cause) > 160:
+            cause = cause[:157] + "..."
+        lines.append(f"| `{r.mutant.name}` | {r.mutant.intended} | {r.prop} | {cause} | {r.diagnosis} |")
+    own = sum(r.diagnosis.startswith(("itself", "by its property")) for r in results)
+    none = sum(r.diagnosis.startswith("no slip named") for r in results)
+    wrong = sum(r.diagnosis.startswith(("WRONG", "named")) for r in results)
+    lines += ["", f"{own} of {len(results)} mutants diagnosed as themselves, {none} with no slip named (none in the "
+              f"catalogue for that bug), {wrong} misdiagnosed."]
+    return "\n".join(lines)
+
+
 def _load_catalogues() -> None:
     """The machinery mutants (samplers, corrector, DSM loss, likelihood) and their controls."""
     from .machinery_mutants import MACHINERY_CONTROLS, MACHINERY_MUTANTS
@@ -296,9 +381,10 @@ def main(argv: list[str] | None = None) -> int:
                                 description=__doc__.splitlines()[0])
     p.add_argument("--backend", default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--confusion", action="store_true", help="print the diagnosis (named cause) table instead")
     args = p.parse_args(argv)
     results = run_mutants(args.backend, args.seed)
-    print(format_markdown(results))
+    print(format_confusion(results) if args.confusion else format_markdown(results))
     return 0 if all(r.caught for r in results) else 1
 
 

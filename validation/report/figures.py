@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import textwrap
 from typing import Any, Callable
 
 import numpy as np
@@ -206,13 +207,12 @@ def _panel(ax: Any, panel: dict) -> None:
         if panel.get("logx"):
             ax.set_xscale("log")
     elif kind == "qq":
-        lo, hi = 0.0, 0.0
+        lim = 1.0
         for label, p, q in panel["series"]:
             ref_q = np.array([norm_ppf(float(v)) for v in p])
             ax.plot(ref_q, q, ".", ms=2, label=label)
-            lo, hi = min(lo, float(ref_q[0]), float(np.min(q))), max(hi, float(ref_q[-1]), float(np.max(q)))
-        lim = max(abs(lo), abs(hi), 1.0)
-        ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.8, label="the exact law")
+            lim = max(lim, abs(float(ref_q[0])), abs(float(ref_q[-1])))
+        ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.8, label="the exact law (slope 1)")
         ax.set_xlabel("N(0, 1) quantile")
         ax.set_ylabel("your samples, standardized by the exact law", fontsize=8)
     elif kind == "ladder":
@@ -227,7 +227,7 @@ def _panel(ax: Any, panel: dict) -> None:
         ax.hist(np.asarray(panel["values"], float), bins=40)
         ax.set_xlabel(panel.get("xlabel", ""), fontsize=8)
         ax.set_ylabel("inputs")
-    ax.set_title(panel["title"], fontsize=8)
+    ax.set_title(textwrap.fill(panel["title"], 60), fontsize=8)
     if kind != "hist":
         ax.legend(fontsize=7)
 
@@ -253,7 +253,7 @@ def make_impl_figures(results: Any, directory: str, *, stream: Any = None) -> tu
             continue
         filename = f"{res.name.replace('.', '_')}.png"
         path = os.path.join(directory, filename)
-        title = f"{res.piece or res.name} ({res.name.removeprefix('impl.')}): {res.verdict}"
+        title = f"{res.piece or res.name}, checked by check_{res.name.removeprefix('impl.')}: {res.verdict}"
         cols = min(3, len(panels))
         rows = -(-len(panels) // cols)
         fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
