@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import warnings
 from typing import Any
@@ -23,7 +22,6 @@ import numpy as np
 import pytest
 
 import refsde
-from refsde.gaussian import Gaussian
 from refsde.losses import dsm_loss, parameterization as P
 from refsde.sampling import sample_ode, sample_sde
 from refsde.testing import (

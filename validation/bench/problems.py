@@ -32,7 +32,6 @@ def linear_score(x: Any, t: Any) -> Any:
 
 def gaussian_score(backend: Any, d: int) -> Any:
     """The exact score of N(0, diag(linspace(0.5, 2, d))) data under the benchmark's VP-SDE."""
-    import refsde
     from refsde.gaussian import Gaussian
 
     xp = backend.xp

@@ -193,7 +193,6 @@ def _prior_logp(std: float, *, const: bool = True, reduce: str = "sum", square_s
     def logp(z: Any) -> Any:
         xp = array_namespace(z)
         flat = xp.reshape(z, (z.shape[0], -1))
-        D = flat.shape[1]
         s2 = std * std if square_sigma else std
         terms = -flat * flat / (2.0 * std * std) - (0.5 * math.log(2.0 * math.pi * s2) if const else 0.0)
         return xp.sum(terms, axis=1) if reduce == "sum" else xp.mean(terms, axis=1)

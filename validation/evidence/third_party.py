@@ -40,7 +40,7 @@ import numpy as np
 from refsde import get_backend
 from refsde.testing import ConformanceError
 from refsde.testing.report import CheckReport
-from refsde.testing._stats import detectable_std_error, moment_tests, norm_isf, sample_size, z_two_sided
+from refsde.testing._stats import detectable_std_error, moment_tests, sample_size, z_two_sided
 
 Array = Any
 ScoreFn = Callable[[Array, Array], Array]
@@ -334,7 +334,6 @@ def check_simulated_marginal(
     """
     name = "check_simulated_marginal"
     be = get_backend(backend)
-    xp = be.xp
     times = [float(t) for t in times]
     x0h = np.asarray(x0, dtype=np.float64)
     d, m = x0h.size, len(times)
