@@ -32,6 +32,28 @@ def input_seed(seed: int) -> int:
     return (int(seed) * 1_000_003 + 271_828_183) % (2**31 - 1)
 
 
+def call_candidate(fn: Any, args: tuple, names: tuple[str, ...]) -> Any:
+    """``fn(*args)``; where ``fn`` cannot take them positionally but can by the names of refsde's own functions
+    (``names``: e.g. ("score_fn", "x_T", "n_steps")), ``fn(args[0], **{names[i]: args[i]})``: so that
+    ``functools.partial(refsde.sampling.sample_sde, sde=ref, rng=1)`` is a candidate as it stands (its ``sde``
+    sits between ``score_fn`` and ``x_T``)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(fn)
+        sig.bind(*args)
+    except TypeError:
+        kwargs = dict(zip(names[1:], args[1:]))
+        try:
+            sig.bind(args[0], **kwargs)
+        except TypeError:
+            return fn(*args)  # neither way binds: let the candidate raise its own error
+        return fn(args[0], **kwargs)
+    except ValueError:  # no signature (a builtin): call it as documented
+        return fn(*args)
+    return fn(*args)
+
+
 def check_tolerance(name: str, value: Any, *, allow_none: bool = True, allow_zero: bool = False) -> float | None:
     """A tolerance: None (the check's default) or a finite float > 0 (>= 0 with ``allow_zero``).  A negative,
     NaN or infinite tolerance would make ``error / tolerance <= 1`` pass anything, so it is a ValueError."""

@@ -36,7 +36,7 @@ import numpy as np
 from . import _corrector_step as _step
 from ._cases import DataCase, dense_case
 from ._schemes import node_at
-from ._setup import SamplerSetup, input_seed
+from ._setup import SamplerSetup, call_candidate, input_seed
 from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
 from .errors import ConformanceError, hide_from_pytest
 from .report import CheckReport, add_panel, collects_evidence
@@ -243,7 +243,7 @@ def check_corrector(
     x = ctx.to_backend(case.to_data(mu + np.sqrt(v) * w).astype(ctx.np_dtype))
     w = (case.to_eigen(ctx.host(x)) - mu) / np.sqrt(v)  # the rounded input, standardized
     try:
-        out = corrector_fn(ctx.score_fn, x, t)
+        out = call_candidate(corrector_fn, (ctx.score_fn, x, t), ("score_fn", "x", "t"))
     except ConformanceError:
         raise
     except Exception as exc:

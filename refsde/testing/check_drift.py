@@ -115,7 +115,7 @@ def _check_drift(drift_fn: Callable[..., Any], ref: Any, weight: float, name: st
     score = ExactScore(gaussian_case((setup.d,)), ref, be, setup.ref_dtype, name)
     terms = _Terms(setup, score, 1.0 if time == "forward" else -1.0)
     setup.terms = terms  # type: ignore[attr-defined]  # what the slips read
-    out = _candidate(setup, drift_fn, score, setup.x, setup.t, what="drift_fn")
+    out = _candidate(setup, drift_fn, score, setup.x, setup.t, what="drift_fn", names=("score_fn", "x", "t"))
     out = to_reference(out, be, check=name, name=prop)
     require_shape(out, tuple(setup.x.shape), check=name, name=prop)
     got = host(be, out)

@@ -74,7 +74,7 @@ from ._causes import (
     prior_std_slips,
 )
 from ._inputs import from_numpy, host, require_shape, to_reference, to_shape_of_x
-from ._setup import Setup, check_tolerance
+from ._setup import Setup, call_candidate, check_tolerance
 from ._shrink import shrink_sample_input, shrink_time_input
 from ._stats import chi2_wilson_hilferty_z, norm_isf, z_two_sided
 from .errors import ConformanceError, hide_from_pytest
@@ -262,10 +262,11 @@ def _time_shrinker(
     return shrinker
 
 
-def _candidate(setup: Setup, fn: Callable[..., Any], *args: Any, what: str) -> Any:
-    """``fn(*args)``; an exception inside the candidate is a ConformanceError saying so (the original chained)."""
+def _candidate(setup: Setup, fn: Callable[..., Any], *args: Any, what: str, names: tuple[str, ...] = ()) -> Any:
+    """``fn(*args)`` (by ``names`` where it binds only so: :func:`refsde.testing._setup.call_candidate`); an
+    exception inside the candidate is a ConformanceError saying so (the original chained)."""
     try:
-        return fn(*args)
+        return call_candidate(fn, args, names) if names else fn(*args)
     except ConformanceError:
         raise
     except Exception as exc:

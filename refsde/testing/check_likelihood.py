@@ -57,7 +57,7 @@ import numpy as np
 from .._checks import check_eps, check_integer
 from ..gaussian import Gaussian
 from ._inputs import host, require_shape, to_reference
-from ._setup import Setup, check_tolerance
+from ._setup import Setup, call_candidate, check_tolerance
 from ._stats import norm_isf, t_isf
 from .errors import ConformanceError, hide_from_pytest
 from .report import CheckReport, add_panel, collects_evidence
@@ -266,13 +266,15 @@ def _run(setup: Setup, loglik_fn: Callable[..., Any], tg: _Target) -> np.ndarray
     x = tg.x
     data = Gaussian(setup.to_backend(tg.mean), setup.to_backend(tg.cov))
     try:
-        out = loglik_fn(data.score_fn(setup.ref), setup.to_backend(x))
+        out = call_candidate(loglik_fn, (data.score_fn(setup.ref), setup.to_backend(x)), ("score_fn", "x"))
     except ConformanceError:
         raise
     except Exception as exc:
         raise ConformanceError(setup.check, "log-likelihood call", input=f"x of shape {x.shape}",
                                expected="log p of shape (n,)", got=f"{type(exc).__name__}: {exc}",
                                reference=setup.reference, note="the candidate raised under this reference") from exc
+    if isinstance(out, (tuple, list)) and len(out) == 2 and hasattr(out[0], "shape"):
+        out = out[0]  # refsde's (log_p, info)
     got_arr = to_reference(out, setup.backend, check=setup.check, name="log-likelihood")
     require_shape(got_arr, (x.shape[0],), check=setup.check, name="log-likelihood")
     return host(setup.backend, got_arr)

@@ -111,7 +111,7 @@ from .._checks import check_choice, check_eps, check_integer
 from ..backends import Backend
 from ..gaussian import Gaussian
 from ._inputs import from_numpy, host, to_reference
-from ._setup import Setup, check_tolerance
+from ._setup import Setup, call_candidate, check_tolerance
 from ._stats import integrate_log_t, norm_isf, t_isf
 from .errors import ConformanceError, hide_from_pytest
 from .report import CheckReport, collects_evidence
@@ -369,7 +369,7 @@ class _Caller:
             x0 = (self.mu + self.rng.standard_normal((self.batch, d)) @ self.chol.T).astype(self.np_dtype)
             where = f"call {k}, x0 of shape ({self.batch}, {d})"
             try:
-                raw = self.loss_fn(model, from_numpy(self.be, x0, self.cdtype))
+                raw = call_candidate(self.loss_fn, (model, from_numpy(self.be, x0, self.cdtype)), ("score_fn", "x0"))
             except ConformanceError:
                 raise
             except Exception as exc:

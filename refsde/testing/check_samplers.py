@@ -39,7 +39,7 @@ import numpy as np
 from .._checks import check_eps, check_integer
 from . import _schemes as S
 from ._cases import DataCase, gaussian_case
-from ._setup import SamplerSetup, check_tolerance
+from ._setup import SamplerSetup, call_candidate, check_tolerance
 from ._stats import detectable_std_error, moment_tests, norm_isf, sample_size, z_two_sided
 from ._causes import SCORE_SLIPS, STEP_SLIPS, SamplerSlip, name_matches, sampler_slips
 from .errors import ConformanceError, hide_from_pytest
@@ -204,7 +204,7 @@ def _run(setup: SamplerSetup, conv: Conventions, options: dict[str, Any]) -> S.R
 def _call(setup: SamplerSetup, sampler_fn: Callable[..., Any], x_T: Any, n_steps: int, n: int) -> np.ndarray:
     """The candidate's output in eigen-coordinates; an exception inside the candidate is a ConformanceError saying so."""
     try:
-        out = sampler_fn(setup.score_fn, x_T, n_steps)
+        out = call_candidate(sampler_fn, (setup.score_fn, x_T, n_steps), ("score_fn", "x_T", "n_steps"))
     except ConformanceError:
         raise
     except Exception as exc:
