@@ -234,6 +234,7 @@ class SamplerSlip:
     step_sizes: Any = None
     grid: Any = None
     noise: str | None = None
+    init_scale: str | None = None  # "down": x_T times sig0 / sqrt(1 + sig0^2); "up": its inverse (sig0 = sigma~ at t_0)
 
 
 # scheme -> its options a candidate may have set otherwise (another documented setting): (default, others...)
@@ -333,6 +334,11 @@ def sampler_slips(scheme_name: str, options: dict, conv: Any, stochastic: bool, 
         if scheme_name == "euler_maruyama" and conv.step_sizes is None:
             out.append(SamplerSlip("step_T_over_N", "steps of size T / n_steps on the grid (score_sde's dt = -1 / N) "
                                    "where the grid spacing was declared", step_sizes="T/N"))
+    if scheme_name in ("edm_euler", "edm_heun", "euler_ancestral", "ddim"):
+        out.append(SamplerSlip("init_down", "the initial state sigma~_0 z (diffusers' init_noise_sigma for x~) instead of "
+                               "x_T / alpha_0 = sqrt(1 + sigma~_0^2) z", init_scale="down"))
+        out.append(SamplerSlip("init_up", "the initial state sqrt(1 + sigma~_0^2) z (diffusers' EDM init_noise_sigma) "
+                               "instead of sigma~_0 z", init_scale="up"))
     if grid_given:
         out.append(SamplerSlip("grid_default", "refsde's uniform grid linspace(T, eps, n_steps + 1) instead of the "
                                "declared grid", grid="default"))

@@ -286,6 +286,15 @@ def _variant(setup: SamplerSetup, args: _Args, conv: Conventions, scheme_name: s
     return run, alt_scheme, alt
 
 
+def _init_factor(run: S.Run, slip: SamplerSlip) -> float:
+    """The factor an initial-state slip puts on x_T: sig0 / sqrt(1 + sig0^2) ("down") or its inverse ("up")."""
+    if slip.init_scale is None:
+        return 1.0
+    sig0 = run.grid_node(0).sig
+    f = sig0 / math.sqrt(1.0 + sig0 * sig0)
+    return f if slip.init_scale == "down" else 1.0 / f
+
+
 def _law_cause(setup: SamplerSetup, y: np.ndarray, z_c: float, slips: list[SamplerSlip],
                build: Callable[[SamplerSlip], tuple[S.Run, S.Scheme, Conventions]], under: float) -> str:
     """The slips under whose exact law the candidate's output passes the same moment tests."""
@@ -296,7 +305,7 @@ def _law_cause(setup: SamplerSetup, y: np.ndarray, z_c: float, slips: list[Sampl
         try:
             run, scheme, conv = build(slip)
             with np.errstate(all="ignore"):
-                M, V = S.scheme_law(run, scheme, prior_var, conv.final, noise=slip.noise)
+                M, V = S.scheme_law(run, scheme, prior_var * _init_factor(run, slip) ** 2, conv.final, noise=slip.noise)
         except (ValueError, ZeroDivisionError, IndexError, KeyError):
             continue
         if not (np.all(np.isfinite(M)) and np.all(np.isfinite(V)) and np.all(V > 0)):
@@ -319,9 +328,10 @@ def _path_cause(setup: SamplerSetup, y: np.ndarray, y_T: np.ndarray, tol: np.nda
     for slip in slips:
         try:
             run, scheme, conv = build(slip)
+            y0 = y_T * _init_factor(run, slip)
             with np.errstate(all="ignore"):
-                y_alt = S.scheme_paths(run, scheme, y_T, conv.final)
-                bound = tol if tol is not None else _budget(setup, run, scheme, y_T, conv.final)
+                y_alt = S.scheme_paths(run, scheme, y0, conv.final)
+                bound = tol if tol is not None else _budget(setup, run, scheme, y0, conv.final)
         except (ValueError, ZeroDivisionError, IndexError, KeyError):
             continue
         if not (np.all(np.isfinite(y_alt)) and np.all(np.isfinite(bound))):

@@ -316,7 +316,7 @@ CONVENTION_CASES: list[Case] = [
          note="x~_0 = sigma~_0 x_T, 2e-5 below x_T / alpha"),
     Case("edm_euler_init_noise_sigma", "EDMEulerScheduler", {}, "ode", "edm_euler", {}, 25,
          lambda c, k, r: edm_euler_sampler(c, k, init_noise_sigma=True), _sigmas, None,
-         note="x_0 = sqrt(sigma_max^2 + 1) / sigma_max x_T (7.8e-5 above EDM's prior)"),
+         note="x_0 = sqrt(sigma_max^2 + 1) / sigma_max x_T (7.8e-5 above EDM's prior)", expect="edm_euler path x"),
     Case("dpmpp_3m_as_taylor", "DPMSolverMultistepScheduler", {"solver_order": 3}, "ode", "dpm_solver_pp_3m",
          {"lower_order_final": True}, 25, lambda c, k, r: dpm_multistep_sampler(c, k), _steps(), "log_alpha",
          note="judged as the third-order (Taylor) 3M", expect="dpm_solver_pp(lower_order_final=True, order=3) path x"),
