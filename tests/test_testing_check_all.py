@@ -105,3 +105,10 @@ def test_declared_backend_is_used():
 
     rep = rt.check_all(SimpleNamespace(reference=VP, sde_fn=torch_sde_fn, backend="torch"))
     assert rep.passed and "torch" in rep.backend
+
+
+def test_every_piece_has_its_check() -> None:
+    from refsde.testing.check_all import CHECKS, PIECES
+
+    assert {name for _, name in PIECES} == set(CHECKS)
+    assert all(getattr(rt, name) is fn for name, fn in CHECKS.items())
