@@ -115,6 +115,9 @@ def test_dogfood_outcome_reads_a_failure_and_a_signed_pass(backend: Any) -> None
 def test_every_mutant_is_diagnosed_as_itself(backend: Any) -> None:
     """The named-cause confusion table (validation/REPORT.md): every mutant whose bug the slip tables know is named as
     itself (or as itself and an indistinguishable slip); the others name no slip, and none is misdiagnosed."""
+    if backend.name != "numpy":
+        pytest.skip("the diagnosis is host float64 arithmetic on the candidate's outputs: pinned in the numpy pass "
+                    "(the catches themselves run on every backend: test_impl_cli.py)")
     results = mutants.run_mutants(backend)
     assert set(mutants.EXPECTED_CAUSES) == {m.name for m in mutants.MUTANTS}
     bad = {r.mutant.name: (r.diagnosis, r.cause) for r in results

@@ -10,9 +10,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import os
+
 import pytest
 
 import refsde
+
+if os.environ.get("REFSDE_BACKEND", "numpy") != "numpy":
+    pytest.skip("the README's blocks run on NumPy whatever REFSDE_BACKEND: once, in the default (numpy) pass",
+                allow_module_level=True)
 
 # diffusers' own warning (numpy 2's __array__ copy keyword on its float32 sigma tables), not refsde's
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
