@@ -21,6 +21,8 @@ from refsde_validation.bench import timing as bench_timing
 from refsde_validation.bench.problems import gaussian_score, linear_score, vp_sde
 from refsde_validation.bench.samplers import sampler_pairs
 
+pytestmark = pytest.mark.slow  # end to end (subprocesses, whole suites): once, in the default (numpy) pass
+
 # no end-to-end likelihood (tests/test_likelihood*.py cover it) and no validation-suite run: keeps this fast
 TINY = bench.BenchConfig("tiny", ((6, 2),), 25, 1, (2,), 3, 1, (2, 3), 2, 1, (), (8, 3), (8, 2), (3, 6), 1,
                          time_suite=False, sampler_issue_sizes=((5, 2),), sampler_issue_steps=30,

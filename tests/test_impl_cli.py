@@ -129,6 +129,7 @@ def test_report_without_matplotlib_says_so(tmp_path: Any, backend: Any, monkeypa
     assert made == [] and "matplotlib is not installed" in note
 
 
+@pytest.mark.slow  # figures: matplotlib, backend-independent
 def test_figures_are_made(tmp_path: Any, backend: Any) -> None:
     pytest.importorskip("matplotlib")
     from refsde_validation.report import figures
@@ -173,6 +174,7 @@ def _impl_args(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> Sim
     return SimpleNamespace(**base)
 
 
+@pytest.mark.slow  # figures: matplotlib, backend-independent
 def test_impl_figures_are_of_the_users_pieces(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("matplotlib")
     args = _impl_args(tmp_path, monkeypatch, report=str(tmp_path / "R.md"), plots=str(tmp_path / "figs"))

@@ -52,6 +52,7 @@ def test_gaussian_model_matches_transformed_density(scale, shift):
     np.testing.assert_allclose(np_(bits_per_dim(log_p_y, d, scale=scale, n_bins=n_bins)), expected, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_dequantized_bits_per_dim_end_to_end():
     """The wrapper = dequantize (same seed, drawn first) + log_likelihood + bits_per_dim; and the ODE value
     agrees with the closed-form flow density transformed to integer space."""

@@ -171,6 +171,7 @@ def _problem(d=3, n=1):
     return sde, g, np.tile(x0, (n, 1))
 
 
+@pytest.mark.slow
 def test_all_sign_probes_reproduce_exact_divergence():
     """Mean over all 2^d sign vectors of v^T J v is tr J exactly, so log p equals the exact-divergence one."""
     sde, g, xn = _problem(d=3, n=2)

@@ -82,6 +82,7 @@ def quad_forms(probes, b):
 
 # ---- 1. deterministic: the estimate is the closed-form quadratic form of the fixed probes -------------------
 @pytest.mark.parametrize("name, probe", [("vp", "gaussian"), ("ve", "rademacher"), ("subvp", "gaussian")])
+@pytest.mark.slow
 def test_fixed_probes_give_closed_form_quadratic_form(name, probe):
     sde, m, c = problem(name)
     n, n_probes = 5, 3
@@ -133,6 +134,7 @@ def variance_formula(b, probe, n_probes):
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("probe", ["gaussian", "rademacher"])
+@pytest.mark.slow
 def test_hutchinson_error_has_mean_zero_and_variance_2_fro2_over_m(probe):
     name, n_probes = "vp", 4
     sde, m, c = problem(name)

@@ -71,6 +71,7 @@ def scipy_solve(sde, m, c, x, rtol, atol):
 
 
 @pytest.mark.parametrize("name, tol", [("vp", 1e-6), ("vp", 1e-9), ("ve", 1e-4), ("ve", 1e-8)])
+@pytest.mark.slow
 def test_rk45_batch_norm_takes_scipys_steps(name, tol):
     sde, m, c, xn = problem(name)
     log_p, info = log_likelihood(Gaussian(arr(m), arr(c)).score_fn(sde), sde, arr(xn), eps=EPS, rtol=tol, atol=tol)
@@ -89,6 +90,7 @@ def test_some_case_rejects_steps():
     assert n_rej > 0
 
 
+@pytest.mark.slow
 def test_rk45_sample_norm_matches_scipy_per_sample():
     sde, m, c, xn = problem("vp", n=3)
     xn[2] *= 20.0  # a far-out sample takes other steps

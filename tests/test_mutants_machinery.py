@@ -19,6 +19,8 @@ from refsde_validation.checks import user_impl as impl
 from refsde_validation.evidence import machinery_mutants as mutants_machinery
 from refsde_validation.evidence import mutants
 
+pytestmark = pytest.mark.slow  # end to end (subprocesses, whole suites): once, in the default (numpy) pass
+
 MACHINERY_CHECKS = {
     "check_sde_sampler", "check_ode_sampler", "check_corrector", "check_dsm_loss", "check_log_likelihood",
     "check_pf_ode_drift", "check_reverse_drift", "check_ddpm_loss", "check_bits_per_dim",
@@ -117,7 +119,7 @@ def test_every_mutant_is_diagnosed_as_itself(backend: Any) -> None:
     itself (or as itself and an indistinguishable slip); the others name no slip, and none is misdiagnosed."""
     if backend.name != "numpy":
         pytest.skip("the diagnosis is host float64 arithmetic on the candidate's outputs: pinned in the numpy pass "
-                    "(the catches themselves run on every backend: test_impl_cli.py)")
+                    "(the catches themselves run on every backend: test_impl_cli.py::test_mutant_is_caught_by_its_intended_check)")
     results = mutants.run_mutants(backend)
     assert set(mutants.EXPECTED_CAUSES) == {m.name for m in mutants.MUTANTS}
     bad = {r.mutant.name: (r.diagnosis, r.cause) for r in results

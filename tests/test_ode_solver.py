@@ -106,6 +106,7 @@ def test_rk45_matches_scipy_rejections():
 
 @pytest.mark.parametrize("error_norm", ["batch", "sample"])
 @pytest.mark.parametrize("t0,t1", SPANS)
+@pytest.mark.slow
 def test_rk45_global_error_tracks_tolerance(t0, t1, error_norm):
     ex = exact(Y0_NP, t0, t1)
     errs = []
@@ -122,6 +123,7 @@ def test_rk45_global_error_tracks_tolerance(t0, t1, error_norm):
 
 
 @pytest.mark.parametrize("t0,t1", SPANS)
+@pytest.mark.slow
 def test_sample_norm_equals_solving_each_sample_alone(t0, t1):
     y0 = np.concatenate([Y0_NP, 40.0 * Y0_NP[:1]])  # samples of very different scales take different steps
     seen = []
@@ -178,6 +180,7 @@ def test_fixed_step_single_step_formulas():
 
 
 @pytest.mark.parametrize("method", ["euler", "rk4", "rk45"])
+@pytest.mark.slow
 def test_tuple_state_matches_single_array(method):
     # (y, s) with s' = sum of y's components per sample: s(t1) = s0 + integral, y unaffected by s
     xp = be().xp
@@ -302,6 +305,7 @@ def test_max_steps_exceeded():
         solve_ode(linear_fun, arr(Y0_NP), 0.0, 2.0, rtol=1e-10, atol=1e-10, max_steps=3)
 
 
+@pytest.mark.slow
 def test_step_size_underflow_raises():
     # y' = 0 before t = 1, 1e6 after: any step straddling t = 1 is rejected until it is 10 ulp long
     xp = be().xp

@@ -148,6 +148,7 @@ def _ode_reference() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("method,order,n", ODE_CASES, ids=[c[0] for c in ODE_CASES])
+@pytest.mark.slow
 def test_ode_pathwise_order(method, order, n):
     x_T, ref, ref_half = _ode_reference()
     errors = []
@@ -234,6 +235,7 @@ def test_sample_sizes_and_threshold():
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("method", SDE_METHODS)
+@pytest.mark.slow
 def test_weak_order_one_with_common_random_numbers(method):
     """rho = |d(2n)| / |d(n)| = b(2n) / b(n) in [0.35, 0.65] (weak order 1: the error halves), and the
     Richardson extrapolation of the three runs matches the exact moments of p_eps."""
@@ -253,6 +255,7 @@ def test_weak_order_one_with_common_random_numbers(method):
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("method", SDE_METHODS)
+@pytest.mark.slow
 def test_fine_step_moments_match_mixture(method):
     """At N_FINE = 160 steps (independent samples): |mean phi - E_p phi| <= Z_CRIT SE + bias bound, with the
     bias bound 2 |d(2n)| from the measured order (module docstring); a 0.05 weight error is rejected."""

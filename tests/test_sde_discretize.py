@@ -145,6 +145,7 @@ def test_schedule_is_euler_maruyama(asarray, to_numpy, xp):
 
 
 @pytest.mark.parametrize("N", [25, 1000])
+@pytest.mark.slow
 def test_vp_level_gives_score_sdes_discrete_betas(N, asarray, to_numpy):
     """Every level i of the N-level DDPM chain, with t fixed (0.5): G_i^2 = discrete_betas[i] =
     linspace(beta_min / N, beta_max / N, N)[i] and f_i = (sqrt(1 - beta_i) - 1) x; self.N (1000) is ignored."""

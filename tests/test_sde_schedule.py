@@ -88,6 +88,7 @@ def assert_close(actual, expected, rtol, atol):
 @pytest.mark.parametrize("kind,p", CASES, ids=IDS)
 @settings(max_examples=12)  # each example runs a 64-step bisection; ~0.1 s per example on array_api_strict
 @given(us=st.lists(st.one_of(st.sampled_from([0.0, 1e-9, 1e-4, 1.0]), st.floats(0.0, 1.0)), min_size=1, max_size=8))
+@pytest.mark.slow
 def test_agrees_with_closed_form_sde(kind, p, us, asarray, to_numpy):
     sched, ref = schedule_for(kind, p)
     T = ref.T
@@ -134,6 +135,7 @@ def edm_sde():
 
 
 @given(u=st.one_of(st.sampled_from([0.0, 1e-6, 0.5, 1.0]), st.floats(0.0, 1.0)))
+@pytest.mark.slow
 def test_cosine_schedule(u, asarray, to_numpy):
     """theta = pi/2 (t+s)/(1+s), theta' = pi/(2(1+s)).  f = alpha'/alpha = -theta' tan(theta);
     d sigma^2/dt = -2 alpha alpha' = -2 alpha^2 f, so g^2 = -2 alpha^2 f - 2 f (1 - alpha^2) = -2 f

@@ -18,6 +18,8 @@ import pytest
 from refsde.testing import ConformanceError
 from refsde_validation.evidence.seed_candidates import CASES, SeedCase, find_check, refs
 
+pytestmark = pytest.mark.slow  # end to end (subprocesses, whole suites): once, in the default (numpy) pass
+
 
 def _params() -> list:
     out = []

@@ -31,6 +31,7 @@ def score_sde_bpd(offset_bits):
 
 
 @pytest.mark.parametrize("scale, offset", [(2.0, 7.0), (1.0, 8.0)])
+@pytest.mark.slow
 def test_correct_conversions_pass(scale, offset):
     from refsde.likelihood import bits_per_dim
 
@@ -49,6 +50,7 @@ SLIPS = {
 
 
 @pytest.mark.parametrize("slip", list(SLIPS))
+@pytest.mark.slow
 def test_each_slip_is_named(slip):
     fn = SLIPS[slip]
     with pytest.raises(rt.ConformanceError) as info:

@@ -77,6 +77,7 @@ DETERMINISTIC = {
 
 @settings(max_examples=8, deadline=None, derandomize=True, database=None)
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 9), kind=st.sampled_from(["vp", "ve", "subvp"]))
+@pytest.mark.slow
 def test_refsde_deterministic_samplers_pass_their_laws_on_random_grids(seed: int, n: int, kind: str) -> None:
     ref = {"vp": VP, "ve": VE, "subvp": refsde.SubVPSDE()}[kind]
     grid = _grid(seed, n)
@@ -96,6 +97,7 @@ def test_refsde_sde_samplers_pass_their_laws_on_a_random_grid(method: str) -> No
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("final, kw", [("mean", {"last_step_noise": False}), ("denoise", {"denoise": True})])
+@pytest.mark.slow
 def test_final_steps(final: str, kw: dict) -> None:
     grid = _grid(11, 25, eps=0.05)  # ends at t = 0.05, where Tweedie's step and the last noise matter
     fn = lambda s, x, n: sample_sde(s, VP, x, grid=grid, rng=5, **kw)[0]  # noqa: E731
@@ -107,6 +109,7 @@ def test_final_steps(final: str, kw: dict) -> None:
 
 
 @pytest.mark.statistical
+@pytest.mark.slow
 def test_score_sde_levels() -> None:
     """ancestral sampling with score_sde's floor(t (N - 1) / T) levels on refsde's grid: a different chain from
     refsde's N - 1 - k, each passing under its own stated levels."""
@@ -116,6 +119,7 @@ def test_score_sde_levels() -> None:
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("shape", [(3, 8, 8), (2, 5)])
+@pytest.mark.slow
 def test_image_shapes(shape: tuple[int, ...]) -> None:
     fn = lambda s, x, n: sample_sde(s, VP, x, n, rng=4)[0]  # noqa: E731
     report = check_sde_sampler(fn, VP, 30, method="euler_maruyama", shape=shape)
@@ -142,6 +146,7 @@ def score_sde_em(ref: Any, eps: float = EPS) -> Callable:
 
 
 @pytest.mark.statistical
+@pytest.mark.slow
 def test_score_sde_euler_maruyama_passes_with_its_own_step_sizes() -> None:
     fn = score_sde_em(VP)
     report = check_sde_sampler(fn, VP, 100, method="euler_maruyama", grid=lambda n: np.linspace(1.0, EPS, n),
@@ -173,6 +178,7 @@ def edm_heun_candidate(ref: Any, *, average: bool = True, stage_shift: int = 0) 
 
 
 @pytest.mark.parametrize("n_steps", [50, 1000])
+@pytest.mark.slow
 def test_heun_bugs_are_caught_on_the_karras_grid(n_steps: int) -> None:
     grid = karras(VP)
     assert check_ode_sampler(edm_heun_candidate(VP), VP, n_steps, method="edm_heun", grid=grid).passed
@@ -214,6 +220,7 @@ def test_dpm_solver_pp_2m_step_ratio_in_t_is_caught() -> None:
         check_ode_sampler(pp2m_candidate(VP, ratio_in_t=True), VP, 20, method="dpm_solver_pp_2m", grid=grid)
 
 
+@pytest.mark.slow
 def test_correct_3m_at_27_steps_passes_its_law_and_its_order() -> None:
     grid = karras(VP)
     fn = lambda s, x, n: sample_dpm_solver_pp_3m(s, VP, x, grid=grid(n))[0]  # noqa: E731
@@ -247,6 +254,7 @@ def test_float32_heun_at_few_steps_is_not_a_false_alarm(n_steps: int) -> None:
     assert check_ode_sampler(fn, VP, n_steps, method="heun").passed
 
 
+@pytest.mark.slow
 def test_a_1e_6_coefficient_error_at_1000_steps_is_caught() -> None:
     def heun(score: Any, x: Any, n: int, scale: float = 1.0 + 1e-6) -> Any:
         xp = array_namespace(x)

@@ -91,6 +91,7 @@ SDES = {
 
 
 @pytest.mark.parametrize("sde_name", list(SDES))
+@pytest.mark.slow
 def test_ode_candidate_passes(sde_name: str) -> None:
     ref = SDES[sde_name]()
     report = check_log_likelihood(ode_loglik(ref), ref, eps=EPS)
@@ -133,6 +134,7 @@ MUTANTS = [
 
 
 @pytest.mark.parametrize("label, sde_name, bug", MUTANTS, ids=[m[0] for m in MUTANTS])
+@pytest.mark.slow
 def test_mutant_is_caught(label: str, sde_name: str, bug: dict) -> None:
     ref = SDES[sde_name]()
     with pytest.raises(ConformanceError) as info:
@@ -141,6 +143,7 @@ def test_mutant_is_caught(label: str, sde_name: str, bug: dict) -> None:
     assert "at input" in str(info.value)
 
 
+@pytest.mark.slow
 def test_hutchinson_candidate_passes_stochastic_mode_and_a_biased_one_fails() -> None:
     # one Rademacher probe per sample: sd of the error ~3 nats on the check's data; the two-stage default sizes the
     # sample from a pilot of 128 so that a bias of 0.3 nats beyond tol (5e-3 + 1e-4 |target|) is detected with power
@@ -158,6 +161,7 @@ def test_hutchinson_candidate_passes_stochastic_mode_and_a_biased_one_fails() ->
     assert info.value.property == "log-likelihood mean (stochastic)"
 
 
+@pytest.mark.slow
 def test_float32_candidate_passes_and_log_p_eps_is_still_caught() -> None:
     ref = refsde.VPSDE()
     assert check_log_likelihood(ode_loglik(ref), ref, eps=EPS, dtype="float32").dtype == "float32"
@@ -183,6 +187,7 @@ def _library() -> Any:
     return likelihood.log_likelihood
 
 
+@pytest.mark.slow
 def test_library_log_likelihood_passes() -> None:
     log_likelihood = _library()
     for ref in (refsde.VPSDE(), refsde.VESDE()):
@@ -190,6 +195,7 @@ def test_library_log_likelihood_passes() -> None:
         assert check_log_likelihood(fn, ref, eps=EPS).passed
 
 
+@pytest.mark.slow
 def test_library_hutchinson_log_likelihood_passes_stochastic_mode() -> None:
     log_likelihood = _library()
     ref = refsde.VPSDE()
@@ -199,6 +205,7 @@ def test_library_hutchinson_log_likelihood_passes_stochastic_mode() -> None:
     assert check_log_likelihood(fn, ref, eps=EPS, stochastic=True).passed
 
 
+@pytest.mark.slow
 def test_log_p_eps_is_named_as_the_cause() -> None:
     ref = refsde.VPSDE()
     with pytest.raises(ConformanceError) as info:

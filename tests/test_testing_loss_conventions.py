@@ -92,6 +92,7 @@ def test_correct_smld_losses_pass(ref, timesteps):
     assert rt.check_smld_loss(smld_candidate(ref, timesteps=timesteps), ref, timesteps=timesteps).passed
 
 
+@pytest.mark.slow
 def test_refsde_losses_pass_their_checks():
     from refsde.backends import backend_of
     from refsde.losses import ddpm_loss, smld_loss
@@ -152,6 +153,7 @@ def test_timestep_convention_mismatch_is_an_error():
         rt.check_ddpm_loss(ddpm_candidate(timesteps="sigma"), VP, timesteps="time")
 
 
+@pytest.mark.slow
 def test_dsm_reduction_and_t_range():
     """check_dsm_loss with a mean-over-dimensions candidate drawing t ~ U(eps, 0.5)."""
     from refsde.backends import backend_of

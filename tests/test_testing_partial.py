@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 
+import pytest
+
 import refsde
 from refsde import testing as rt
 from refsde.likelihood import log_likelihood
@@ -23,6 +25,7 @@ def test_samplers():
     assert rt.check_ode_sampler(ode, VP, n_steps=20, method="heun").passed
 
 
+@pytest.mark.slow
 def test_corrector_losses_likelihood_drift():
     corrector = functools.partial(langevin_corrector, sde=VP, rng=refsde.make_rng(2))
     assert rt.check_corrector(corrector, VP).passed

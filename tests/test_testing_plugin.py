@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # end to end (subprocesses, whole suites): once, in the default (numpy) pass
+
 pytest_plugins = ["pytester"]
 
 PROBE = """

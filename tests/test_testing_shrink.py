@@ -140,6 +140,7 @@ def test_shrinking_is_deterministic_and_optional(vp: Any) -> None:
     assert str(first).replace(f"  shrunk input (hypothesis): {first.shrunk}\n", "") == str(off)
 
 
+@pytest.mark.slow
 def test_candidate_rejecting_a_batch_of_one_keeps_the_grid_report(vp: Any) -> None:
     def picky(x: Any, t: Any) -> tuple[Any, Any]:
         if x.shape[0] < 2:
@@ -150,6 +151,7 @@ def test_candidate_rejecting_a_batch_of_one_keeps_the_grid_report(vp: Any) -> No
     assert err.property == "drift f(x, t)" and err.shrunk == "" and "shrunk input" not in str(err)
 
 
+@pytest.mark.slow
 def test_no_spurious_shrunk_input_when_only_batches_fail(vp: Any) -> None:
     """Wrong (1% drift error) only in batches of > 1 row: the grid fails it, but no batch of one fails,
     so no shrunk input may be reported, in particular none made of float32 underflow artifacts
