@@ -91,7 +91,8 @@ def log_likelihood(
             probes = check_probes(probes, x, n_probes)
     backend = backend_of(x)
     score = CheckedScore(score_fn, nan="first")  # NaN: first call; later ones reach the ODE state
-    flow = ProbabilityFlow(sde, score, divergence, backend.jvp, probes)
+    jvp = getattr(backend, "trace_jvp", backend.jvp)  # J v or J^T v: the same diagonal and v^T J v
+    flow = ProbabilityFlow(sde, score, divergence, jvp, probes)
 
     def augmented(t: Array, y: tuple[Array, Array]) -> tuple[Array, Array]:
         return flow.drift_and_divergence(y[0], t)  # d(x, delta)/dt = (F, div F)
