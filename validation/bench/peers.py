@@ -139,7 +139,8 @@ class _TimedTraceJvp:
         from refsde.backends.torch_backend import TorchBackend
 
         self.cls, self.timer = TorchBackend, timer
-        self.original = TorchBackend.trace_jvp
+        self.name = "trace_jvp" if hasattr(TorchBackend, "trace_jvp") else "jvp"  # jvp: refsde before trace_jvp
+        self.original = getattr(TorchBackend, self.name)
 
     def __enter__(self) -> None:
         original, timer = self.original, self.timer
@@ -150,10 +151,10 @@ class _TimedTraceJvp:
             timer.seconds = before + (time.perf_counter() - start)
             return out
 
-        self.cls.trace_jvp = timed  # type: ignore[method-assign]
+        setattr(self.cls, self.name, timed)
 
     def __exit__(self, *exc: Any) -> None:
-        self.cls.trace_jvp = self.original  # type: ignore[method-assign]
+        setattr(self.cls, self.name, self.original)
 
 
 def torchdiffeq_log_likelihood(score: Any, sde: Any, x: Any, probe: Any = None,
