@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--quick", action="store_true", help="with --bench: small sizes and few repeats")
     val.add_argument("--out", default=None, metavar="DIR", help="with --bench: where BENCH.md goes (default backends/<name>)")
     val.add_argument("--sections", default=None, metavar="IDS",
-                     help="with --bench: comma-separated section ids (1,2,2b,3,4,5,6,7): run only those and splice "
+                     help="with --bench: comma-separated section ids (1,2,2b,3,4,5,6,7,8): run only those and splice "
                      "them into the existing BENCH.md")
     return parser
 

@@ -213,3 +213,15 @@ def test_sections_are_spliced_into_the_existing_file(tmp_path: Any) -> None:
     old_parts, new_parts = bench._split_sections(before)[1], bench._split_sections(text)[1]
     assert list(new_parts) == list(old_parts) == list(bench.SECTION_IDS)
     assert all(new_parts[sid] == old_parts[sid] for sid in bench.SECTION_IDS if sid != "5")
+
+
+def test_compile_probe_decision_follows_the_small_op_rows() -> None:
+    from refsde_validation.bench.compile_probe import probe_lines
+
+    def row(n: int, d: int, speedup: float) -> dict[str, Any]:
+        return {"work": "EM step, linear score", "n": n, "d": d, "eager": 2e-5 * speedup, "compiled": 2e-5,
+                "speedup": speedup, "compile_s": 1.0}
+
+    text = "\n".join(probe_lines([row(256, 2, 0.5), row(256, 64, 1.1), row(256, 3072, 4.0)]))
+    assert "**not built**" in text and "1.10x" in text and "4.00x" in text
+    assert "worth building" in "\n".join(probe_lines([row(256, 2, 1.4), row(256, 3072, 4.0)]))

@@ -71,6 +71,8 @@ class BenchConfig:
     peer_divergences: tuple[str, ...] = ("exact", "hutchinson")
     # the default-settings runtime of every refsde.testing check (bench/check_runtime.py), NumPy backend only
     time_checks: bool = False
+    # torch.compile of a sampler step and an rk45 stage against eager (bench/compile_probe.py), torch CPU only
+    compile_probe: bool = False
 
 
 # full: about 7-8 min per backend on a busy 2-core machine (numpy; torch is faster), estimated from the quick
@@ -79,16 +81,16 @@ class BenchConfig:
 FULL = BenchConfig("full", ((20_000, 2), (32, 3 * 32 * 32)), 100, 6, (2, 64, 768), 64, 5,
                    (2, 8, 32, 128, 256), 16, 5, (2, 8, 32), (256, 3 * 32 * 32), (1024, 64), (100, 400), 9,
                    likelihood_large=((256, 3 * 32 * 32),), sampler_issue_sizes=((100_000, 2), (256, 3 * 32 * 32)),
-                   peer_dims=(2, 64, 768, 3 * 32 * 32), time_checks=True)
+                   peer_dims=(2, 64, 768, 3 * 32 * 32), time_checks=True, compile_probe=True)
 QUICK = BenchConfig("quick", ((20_000, 2), (32, 3 * 16 * 16)), 100, 5, (2, 64, 768), 16, 3,
                     (2, 8, 32, 128), 8, 3, (2, 8), (256, 3 * 16 * 16), (256, 64), (50, 200), 5,
                     likelihood_large=((256, 3 * 32 * 32),), bandwidth_sizes=((8192, 256),),
                     bandwidth_sizes_accelerator=((65_536, 256),), peer_dims=(2, 64), peer_repeats=3,
-                    peer_divergences=("exact",), time_checks=True)
+                    peer_divergences=("exact",), time_checks=True, compile_probe=True)
 
 
 #: Section ids in file order, and their headings ("## <id>. <title>").
-SECTION_IDS = ("1", "2", "2b", "3", "4", "5", "6", "7")
+SECTION_IDS = ("1", "2", "2b", "3", "4", "5", "6", "7", "8")
 SECTION_TITLES = {
     "1": "Samplers vs hand-written loops",
     "2": "ODE log-likelihood vs scipy solve_ivp(RK45)",
@@ -98,6 +100,7 @@ SECTION_TITLES = {
     "5": "Import time and validation suite",
     "6": "Memory throughput of the sampler step",
     "7": "Runtime of the refsde.testing checks",
+    "8": "Step capture: torch.compile probe",
 }
 REGENERATE = ("Regenerate both backends' files with one command: `OMP_NUM_THREADS=1 refsde validate --bench` "
               "(numpy, then torch when installed; the torchdiffeq rows need `pip install -e .[bench]`).  Only some "
@@ -237,6 +240,19 @@ def bench_backend(
         rows = chk.run_check_runtimes(backend, log)
         return [chk.__doc__.split("\n\n", 1)[1].strip(), "", *chk.runtime_table(rows)]
 
+    def step_capture() -> list[str]:
+        from . import compile_probe as cp
+
+        if name != "torch" or "cuda" in str(backend.device):
+            raise lik.BenchSkipped("torch.compile is probed on torch CPU (backends/torch/BENCH.md); "
+                                   "CUDA graphs would need a device (none lent)")
+        if not config.compile_probe:
+            raise lik.BenchSkipped("turned off in this configuration")
+        rows = cp.run_in_child()
+        for r in rows:
+            log(f"  {r['work']} ({r['n']}, {r['d']}): speed-up {r['speedup']:.2f}x")
+        return [cp.__doc__.split("\n\n", 1)[1].strip(), "", *cp.probe_lines(rows)]
+
     def divergence() -> list[str]:
         rows = div.run_divergence_benchmarks(backend, list(config.divergence_dims), config.divergence_n,
                                              config.divergence_repeats, log)
@@ -284,7 +300,7 @@ def bench_backend(
         return out
 
     bodies = {"1": samplers, "2": likelihood, "2b": peers, "3": divergence, "4": memory, "5": system,
-              "6": bandwidth, "7": checks}
+              "6": bandwidth, "7": checks, "8": step_capture}
     chosen = list(SECTION_IDS) if sections is None else list(sections)
     new_sections: dict[str, list[str]] = {}
     for sid in SECTION_IDS:
