@@ -224,6 +224,8 @@ class CheckedScore:
         if not hasattr(d, "shape") or tuple(d.shape) != (n,):
             got = tuple(d.shape) if hasattr(d, "shape") else type(d).__name__
             raise ValueError(f"{self.name}.divergence returned shape {got}, expected ({n},)")
+        if self._div_nan_checked and type(d) is type(x) and d.dtype == x.dtype:
+            return d  # fast path (as __call__'s): checked once, same library and dtype, nothing to convert
         xp = namespace_of(x, d)
         if d.dtype != x.dtype:
             d = xp.astype(d, x.dtype)

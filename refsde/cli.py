@@ -4,7 +4,8 @@
 ``refsde validate --impl mod:obj``       run the refsde.testing checks on a user's implementation instead
 ``refsde validate --report R.md``        also write a markdown report (figures only with --plots)
 ``refsde validate --plots DIR``          write the figures to DIR (of the --impl code, or of refsde itself)
-``refsde validate --bench [--quick]``    run the benchmarks instead (results in backends/<name>/BENCH.md)
+``refsde validate --bench [--quick]``    run the benchmarks instead (results in backends/<name>/BENCH.md;
+                                         ``--sections 2,2b``: only those, spliced into the existing file)
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--bench", action="store_true", help="run the benchmarks instead of the checks")
     val.add_argument("--quick", action="store_true", help="with --bench: small sizes and few repeats")
     val.add_argument("--out", default=None, metavar="DIR", help="with --bench: where BENCH.md goes (default backends/<name>)")
+    val.add_argument("--sections", default=None, metavar="IDS",
+                     help="with --bench: comma-separated section ids (1,2,2b,3,4,5,6,7,8): run only those and splice "
+                     "them into the existing BENCH.md")
     return parser
 
 
@@ -41,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.bench:
             from refsde_validation.bench.run import run_bench
 
-            return run_bench(args.backend, args.quick, args.out)
+            sections = None if args.sections is None else [x.strip() for x in args.sections.split(",") if x.strip()]
+            return run_bench(args.backend, args.quick, args.out, sections)
         from refsde_validation.checks.runner import run_cli
 
         return run_cli(args)

@@ -619,3 +619,30 @@ def test_public_sde_methods_reject_nan_x():
         sde.drift(x, 0.5)
     with pytest.raises(ValueError, match="NaN"):
         sde.prior_logp(x)
+
+
+def test_torch_trace_jvp_is_the_transposed_product_with_the_same_trace() -> None:
+    """torch's trace_jvp (the divergence's Jacobian product) is J^T v by one backward pass: for a
+    non-symmetric linear map its diagonal and quadratic forms equal those of J v; a constant map gives 0;
+    with x requiring grad the result stays differentiable."""
+    torch = pytest.importorskip("torch")
+    b = refsde.get_backend("torch", dtype="float64")
+    A = torch.tensor([[1.0, 2.0, 0.0], [-3.0, 0.5, 1.0], [0.0, 4.0, -2.0]], dtype=torch.float64)
+    fn = lambda z: z @ A.T  # noqa: E731 - J = A per sample
+    x = torch.randn(5, 3, dtype=torch.float64)
+    v = torch.randn(5, 3, dtype=torch.float64)
+    fx, u = b.trace_jvp(fn, x, v)
+    _, jv = b.jvp(fn, x, v)
+    torch.testing.assert_close(fx, fn(x))
+    torch.testing.assert_close(u, v @ A)  # J^T v
+    torch.testing.assert_close(torch.sum(v * u, dim=1), torch.sum(v * jv, dim=1))  # v^T J^T v = v^T J v
+    for i in range(3):
+        e = torch.zeros_like(x)
+        e[:, i] = 1.0
+        assert torch.allclose(b.trace_jvp(fn, x, e)[1][:, i], b.jvp(fn, x, e)[1][:, i])  # diagonal entries
+    assert not fx.requires_grad and not u.requires_grad
+    assert torch.count_nonzero(b.trace_jvp(lambda z: torch.ones_like(z), x, v)[1]) == 0
+    xg = x.clone().requires_grad_(True)
+    fx, u = b.trace_jvp(lambda z: z * z, xg, v)  # J^T v = 2 x v
+    (g,) = torch.autograd.grad(torch.sum(u), xg)
+    torch.testing.assert_close(g, 2.0 * v)

@@ -160,3 +160,70 @@ def test_rk4_anatomy_variants_do_the_same_work(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(bench_system, "pin_allocator", lambda: "unchanged")  # leave the test process's malloc alone
     ratios = bench_rk4_anatomy.one_process("numpy", 3, 2, 5, 1)
     assert set(ratios) == set(bench_rk4_anatomy.VARIANTS) | {"loop_seconds"} and ratios["loop"] == 1.0
+
+
+def test_torchdiffeq_peer_computes_the_same_log_likelihood() -> None:
+    """The dopri5 adapter integrates the same augmented ODE as refsde (log p to the tolerance) and its step
+    counts come from torchdiffeq's accept / reject hooks: 6 drift calls per attempt after the first two."""
+    torch = pytest.importorskip("torch", reason="the peer runs on torch tensors")
+    pytest.importorskip("torchdiffeq", reason="torchdiffeq is not installed (the bench extra)")
+    from refsde.likelihood import log_likelihood
+    from refsde_validation.bench.peers import torchdiffeq_log_likelihood
+
+    backend = refsde.get_backend("torch", dtype="float64")
+    sde = vp_sde()
+    score = gaussian_score(backend, 3)
+    x = sde.prior_sample((5, 3), refsde.make_rng(3, backend), dtype=torch.float64)
+    counts: dict[str, int] = {}
+    peer = torchdiffeq_log_likelihood(score, sde, x, counts=counts)
+    ours = log_likelihood(score, sde, x, eps=1e-5, rtol=1e-5, atol=1e-5)[0]
+    exact = score.log_prob(x, 1e-5)
+    assert counts["nfe"] == 2 + 6 * (counts["accepted"] + counts["rejected"])
+    assert float(torch.max(torch.abs(peer - ours))) < 1e-2
+    assert float(torch.max(torch.abs(peer - exact))) < 1e-2
+    probe = refsde.make_rng(4, backend).normal((5, 3), dtype=torch.float64)  # Hutchinson: the same probe both sides
+    hutch_peer = torchdiffeq_log_likelihood(score, sde, x, probe)
+    hutch = log_likelihood(score, sde, x, eps=1e-5, divergence="hutchinson", probes=probe[None])[0]
+    assert float(torch.max(torch.abs(hutch_peer - hutch))) < 5e-2
+
+
+def test_peer_rows_are_skipped_with_a_reason_without_torchdiffeq(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from refsde_validation.bench.likelihood import BenchSkipped
+    from refsde_validation.bench.peers import run_peer_benchmarks
+
+    monkeypatch.setitem(sys.modules, "torchdiffeq", None)  # import torchdiffeq now raises ImportError
+    with pytest.raises(BenchSkipped, match="torchdiffeq is not installed"):
+        run_peer_benchmarks([2], 3, 1)
+
+
+def test_check_runtimes_cover_every_public_check() -> None:
+    from refsde import testing as rt
+    from refsde_validation.bench.check_runtime import _cases
+
+    names = [case[0] for case in _cases(refsde.get_backend("numpy"))]
+    assert sorted(names) == sorted(n for n in rt.__all__ if n.startswith("check_"))
+
+
+def test_sections_are_spliced_into_the_existing_file(tmp_path: Any) -> None:
+    config = dataclasses.replace(TINY, measure_memory=False)
+    bench.bench_backend("numpy", config, str(tmp_path), log=lambda s: None)
+    before = (tmp_path / "BENCH.md").read_text(encoding="utf-8")
+    text, ok = bench.bench_backend("numpy", config, str(tmp_path), log=lambda s: None, sections=["5"])
+    assert ok and "Sections 5 regenerated" in text
+    old_parts, new_parts = bench._split_sections(before)[1], bench._split_sections(text)[1]
+    assert list(new_parts) == list(old_parts) == list(bench.SECTION_IDS)
+    assert all(new_parts[sid] == old_parts[sid] for sid in bench.SECTION_IDS if sid != "5")
+
+
+def test_compile_probe_decision_follows_the_small_op_rows() -> None:
+    from refsde_validation.bench.compile_probe import probe_lines
+
+    def row(n: int, d: int, speedup: float) -> dict[str, Any]:
+        return {"work": "EM step, linear score", "n": n, "d": d, "eager": 2e-5 * speedup, "compiled": 2e-5,
+                "speedup": speedup, "compile_s": 1.0}
+
+    text = "\n".join(probe_lines([row(256, 2, 0.5), row(256, 64, 1.1), row(256, 3072, 4.0)]))
+    assert "**not built**" in text and "1.10x" in text and "4.00x" in text
+    assert "worth building" in "\n".join(probe_lines([row(256, 2, 1.4), row(256, 3072, 4.0)]))

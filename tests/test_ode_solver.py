@@ -364,3 +364,42 @@ def test_stage_stack_combines_like_a_weighted_sum(in_place, per_sample):
         expected = sum(w[..., j] * vectors[1 + j][i] for j in range(3))
         assert tuple(combined[i].shape) == shape
         np.testing.assert_allclose(np_(combined[i]), expected, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("t0,t1", SPANS)
+@pytest.mark.parametrize("tol", [1e-4, 1e-8])
+def test_host_step_control_matches_the_array_step_control(t0, t1, tol):
+    # error_norm="batch" runs its step control in host floats with the default sync_every=1 and as 0-d array
+    # arithmetic with sync_every > 1: the same scipy algorithm, so the same steps and, in float64, the same
+    # solution to rounding (the state is a tuple: one StageStack buffer holding both arrays)
+    y0 = (arr(Y0_NP), arr(Y0_NP[:, 0] * 0.5))
+
+    def fun(t, y):
+        return linear_fun(t, y[0]), -y[1] * c_of_t(be().xp, t)
+
+    host, hi = solve_ode(fun, y0, t0, t1, rtol=tol, atol=tol)
+    array, ai = solve_ode(fun, y0, t0, t1, rtol=tol, atol=tol, sync_every=2)
+    assert (hi.n_accepted, hi.n_rejected) == (ai.n_accepted, ai.n_rejected)
+    assert hi.n_attempts == hi.n_accepted + hi.n_rejected and hi.nfe == 2 + 6 * hi.n_attempts
+    for a, b in zip(host, array):
+        np.testing.assert_allclose(np_(a), np_(b), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np_(hi.ts), np_(ai.ts), rtol=1e-9, atol=1e-12)
+    assert float(np_(hi.ts)[-1]) == t1
+
+
+def test_host_coefficients_are_the_closed_forms():
+    # the likelihood's host-float f(t), g(t)^2 (rk45's host step control passes its time) equal the device
+    # formulas in float64 for the closed-form SDEs, and are not used for any other SDE
+    from refsde.likelihood.flow import host_coefficients
+    from refsde.sde.reverse import solver_coefficients
+    from refsde.sde.schedule import EDMSchedule
+
+    class MyVP(refsde.VPSDE):
+        pass
+
+    for sde in (refsde.VPSDE(), refsde.SubVPSDE(), refsde.VESDE(), EDMSchedule()):
+        for t in (1e-5, 0.37, 1.0):
+            expected = [float(v) for v in solver_coefficients(sde, np.asarray(t, dtype=np.float64))]
+            assert host_coefficients(sde, t) == pytest.approx(expected, rel=1e-15, abs=0.0)
+    assert host_coefficients(MyVP(), 0.5) is None  # a subclass may override the formulas with device code
+    assert host_coefficients(refsde.ScheduleSDE.from_alphas_cumprod(np.linspace(0.99, 0.01, 20)), 0.5) is None

@@ -120,6 +120,14 @@ class Backend(abc.ABC):
         fx = fn(x)
         return fx, (fn(x + h * v) - fn(x - h * v)) / (2.0 * h)
 
+    def trace_jvp(self, fn: Callable[[Array], Array], x: Array, v: Array) -> tuple[Array, Array]:
+        """Return ``(fn(x), u)`` with u = J v or u = J^T v (J = J_fn(x)), whichever the backend computes faster.
+
+        For what the divergence estimators take from u, the two are the same: the diagonal entries
+        (e_i^T J e_i = e_i^T J^T e_i) and the quadratic forms v^T J v = v^T J^T v.  Default: :meth:`jvp`;
+        torch overrides it with a reverse-mode vector-Jacobian product (its forward mode costs ~3x more)."""
+        return self.jvp(fn, x, v)
+
     @abc.abstractmethod
     def to_numpy(self, x: Array) -> Any:
         """A NumPy copy of ``x`` (for reports and plots only; never used in computations)."""

@@ -11,10 +11,40 @@ from typing import Any, Callable
 from .._arrays import Array, batch_broadcast, n_features, namespace_of
 from .._checks import CheckedScore
 from ..sde.reverse import pf_drift, probability_flow_drift, solver_coefficients  # noqa: F401 (re-export)
+from ..sde.schedule import EDMSchedule
+from ..sde.ve import VESDE
+from ..sde.vp import SubVPSDE, VPSDE
 from .divergence import exact_trace, hutchinson_estimates
 
 #: Names accepted for the divergence computation.
 DIVERGENCES = ("exact", "hutchinson")
+
+#: The SDE types whose f(t), g(t)^2 :func:`host_coefficients` evaluates on the host (exact types, no subclasses).
+_ARITHMETIC_TYPES = (VPSDE, EDMSchedule)  # +, -, *, / of t only
+_HOST_TYPES = _ARITHMETIC_TYPES + (SubVPSDE, VESDE)  # exp / expm1 through the array namespace
+
+
+def host_coefficients(sde: Any, t: float) -> tuple[float, float] | None:
+    """(f(t), g(t)^2) as Python floats at a host time ``t``, for the closed-form SDEs whose coefficients
+    are plain functions of t (VPSDE, SubVPSDE, VESDE, EDMSchedule, exactly these types); None for any other
+    SDE (a table on the device, a user's subclass or duck type), whose coefficients are then evaluated on the
+    device by :func:`solver_coefficients`.
+
+    The same closed forms, evaluated on the float (VPSDE, EDMSchedule) or on a 0-d float64 NumPy array
+    (SubVPSDE, VESDE, whose formulas call exp through the namespace): a solver that keeps its time on the host
+    (rk45's batch step control) then multiplies the state by two Python floats instead of running the
+    coefficient formulas as 0-d device operations at every evaluation (each costs a dispatch; on small states
+    they were a third of the likelihood's overhead).  Rounding: float64 throughout, identical to the device
+    formulas in float64 up to the libraries' exp (VESDE)."""
+    kind = type(sde)
+    if kind not in _HOST_TYPES:
+        return None
+    if kind in _ARITHMETIC_TYPES:  # VPSDE, EDMSchedule: +, -, *, / only, evaluated on the float itself
+        return float(sde._drift_coef(t)), float(sde._g2(t))
+    import numpy as np
+
+    a = np.asarray(t, dtype=np.float64)  # SubVPSDE, VESDE: exp / expm1 through the array namespace
+    return float(sde._drift_coef(a)), float(sde._g2(a))
 
 
 def solver_drift(sde: Any, score_fn: Callable[[Array, Any], Array], x: Array, t: Array) -> Array:
@@ -78,10 +108,18 @@ class ProbabilityFlow:
         s, estimates = hutchinson_estimates(self._jvp_fn(x, t), self.probes)
         return s, xp.mean(estimates, axis=0)
 
-    def drift_and_divergence(self, x: Array, t: Array) -> tuple[Array, Array]:
-        """(F(x, t) like x, div_x F(x, t) of shape (n,)) at a solver time ``t`` (0-d or (n,), x's dtype)."""
+    def drift_and_divergence(self, x: Array, t: Array, t_host: float | None = None) -> tuple[Array, Array]:
+        """(F(x, t) like x, div_x F(x, t) of shape (n,)) at a solver time ``t`` (0-d or (n,), x's dtype).
+
+        ``t_host``: the same time as a Python float when the solver keeps it on the host (rk45's batch step
+        control); then f(t), g(t)^2 are host floats where the SDE allows (:func:`host_coefficients`)."""
         s, div_s = self.score_and_divergence(x, t)
-        f, g2 = solver_coefficients(self.sde, t)
-        drift = pf_drift(batch_broadcast(f, x), batch_broadcast(g2, x), x, lambda *_: s, t)  # eq. 13
+        coefs = None if t_host is None else host_coefficients(self.sde, t_host)
+        if coefs is not None:  # Python floats
+            f, g2 = coefs
+            drift = pf_drift(f, g2, x, lambda *_: s, t)  # eq. 13
+        else:
+            f, g2 = solver_coefficients(self.sde, t)
+            drift = pf_drift(batch_broadcast(f, x), batch_broadcast(g2, x), x, lambda *_: s, t)  # eq. 13
         div = n_features(x) * f - 0.5 * g2 * div_s  # div F = D f(t) - g(t)^2 div s / 2
-        return drift, div + namespace_of(x).zeros_like(div_s)  # shape (n,) also when f, g2 are 0-d
+        return drift, div  # shape (n,): div_s has it (checked), f and g2 are 0-d or (n,)

@@ -91,10 +91,14 @@ def log_likelihood(
             probes = check_probes(probes, x, n_probes)
     backend = backend_of(x)
     score = CheckedScore(score_fn, nan="first")  # NaN: first call; later ones reach the ODE state
-    flow = ProbabilityFlow(sde, score, divergence, backend.jvp, probes)
+    jvp = getattr(backend, "trace_jvp", backend.jvp)  # J v or J^T v: the same diagonal and v^T J v
+    flow = ProbabilityFlow(sde, score, divergence, jvp, probes)
 
     def augmented(t: Array, y: tuple[Array, Array]) -> tuple[Array, Array]:
         return flow.drift_and_divergence(y[0], t)  # d(x, delta)/dt = (F, div F)
+
+    # the same with the solver's host time (refsde.ode's private protocol, see refsde.ode._state.checked_fun)
+    augmented.with_host_time = lambda t, t_host, y: flow.drift_and_divergence(y[0], t, t_host)  # type: ignore[attr-defined]
 
     delta0 = xp.zeros((x.shape[0],), dtype=x.dtype, device=device_of(x))
     (z, delta), solver_info = solve_ode(

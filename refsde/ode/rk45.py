@@ -1,11 +1,21 @@
 """Adaptive Dormand-Prince 5(4) with FSAL, step-size control and initial step exactly as
 ``scipy.integrate.solve_ivp(method="RK45")``, written in the Array API so that it stays on the device.
 
-Step-size logic is array arithmetic: t and |h| are 0-d arrays (one step size for the batch,
-error_norm="batch") or arrays of shape (n,) (every sample has its own time and step, error_norm="sample";
-accepted samples advance, rejected ones retry, finished ones are frozen by masked ``where`` updates).
-The loop needs one host bool per ``sync_every`` step attempts: the "all done / non-finite / step too
-small" status, read with a single device -> host transfer.
+Two ways to run the step-size logic, with the same arithmetic:
+
+* host floats (error_norm="batch" with ``sync_every=1``, the default and what ``log_likelihood`` uses): the
+  loop reads the error norm, one host float per step attempt (the one device -> host transfer it needs
+  anyway for its status), and does t, |h|, acceptance and the next |h| in Python floats as scipy does
+  (float64; the stage times are cast to the state's dtype when they are passed to ``fun``).  Per attempt
+  the device then only runs the stage combinations (one matmul each over the stacked state), the error
+  norm and ``fun``: on small states, where every array operation costs its dispatch rather than its
+  arithmetic, this is most of the saving over the array form below (the likelihood benchmark's overhead
+  per attempt, backends/*/BENCH.md).
+* array arithmetic (error_norm="sample", or ``sync_every > 1``): t and |h| are 0-d arrays (one step size
+  for the batch) or arrays of shape (n,) (every sample has its own time and step; accepted samples
+  advance, rejected ones retry, finished ones are frozen by masked ``where`` updates).  The loop needs one
+  host bool per ``sync_every`` step attempts: the "all done / non-finite / step too small" status, read
+  with a single device -> host transfer.
 
 Error control (Hairer, Norsett & Wanner I, II.4; scipy ``rk.py``): err = h sum_j E_j K_j,
 ||err|| = RMS of err / (atol + rtol max(|y_old|, |y_new|)); accept when ||err|| < 1; new |h| =
@@ -15,8 +25,10 @@ Error control (Hairer, Norsett & Wanner I, II.4; scipy ``rk.py``): err = h sum_j
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
+import numpy as np
 from array_api_compat import device as device_of
 
 from .._arrays import Array
@@ -108,6 +120,9 @@ def rk45(
     Raises RuntimeError after ``max_steps`` step attempts or when the step size underflows, ValueError
     when the error norm (so a stage or the state) is NaN/inf, naming the time.
     """
+    if not per_sample and sync_every == 1:
+        return _rk45_host(xp, fun, y, t0, t1, rtol=rtol, atol=atol, first_step=first_step, max_steps=max_steps,
+                          tick=tick)
     like = y[0]
     n = like.shape[0]
     direction = 1.0 if t1 > t0 else -1.0
@@ -174,7 +189,7 @@ def rk45(
         # below is one matmul of a row of TABLEAU * (1, h, ..., h) with the stacked (y, K_1, ..., K_7)
         if per_sample:  # a tableau per sample: (n, 7, SLOTS)
             coefs = tableau * xp.where(y_column, one_slots, h[:, None])[:, None, :]
-        else:  # (1, 7, SLOTS): the same matmul shapes as per sample, so both modes round alike
+        else:  # (1, 7, SLOTS): one row for the batch (StageStack: a (1, k) @ (k, n D) product)
             coefs = tableau[None, ...] * xp.where(y_column, one_slots, h)
         stages.put(0, y)
         stages.put(1, f)
@@ -224,6 +239,116 @@ def rk45(
             book["ts"] = xp.stack(times)[keep]
         else:
             book["ts"] = xp.stack(times)
+    return y, book
+
+
+def _host_ulp(t: float, direction: float, dtype_bits: int) -> float:
+    """|nextafter(t, direction * inf) - t| in the state's floating format (the device path's ``min_step``)."""
+    ftype = {16: np.float16, 32: np.float32}.get(dtype_bits, np.float64)
+    tt = ftype(t)
+    return float(abs(np.nextafter(tt, ftype(direction * np.inf)) - tt))
+
+
+def _rk45_host(
+    xp: Any, fun: Fun, y: State, t0: float, t1: float, *, rtol: float, atol: float, first_step: float | None,
+    max_steps: int, tick: Callable[[], None],
+) -> tuple[State, dict[str, Any]]:
+    """:func:`rk45` for one step size for the batch with its status read every attempt: t, |h| and the step
+    control are host floats (scipy's ``RK45._step_impl`` line by line), the one host read per attempt is
+    the error norm."""
+    like = y[0]
+    dtype, dev = like.dtype, device_of(like)
+    bits = int(xp.finfo(dtype).bits)
+    direction = 1.0 if t1 > t0 else -1.0
+
+    def time_arr(value: float) -> Array:
+        return xp.asarray(value, dtype=dtype, device=dev)
+
+    def call(value: float, state: State) -> State:  # fun at host time ``value`` (solve_ode's wrappers pass it on)
+        return fun(time_arr(value), state, value)  # type: ignore[call-arg]
+
+    nfe = 0
+    t = t0
+    f = call(t, y)
+    nfe += 1
+    if first_step is None:
+        h_abs = float(select_initial_step(xp, fun, time_arr(t), y, f, t1, direction, rtol, atol, False))
+        nfe += 1
+    else:
+        h_abs = float(first_step)
+    stages = StageStack(xp, y, SLOTS)
+    count = sum(math.prod(a.shape) for a in y)
+    accepted_times = [t0]
+    n_acc = n_rej = 0
+    attempts = 0
+    rejected = False  # "step_rejected" of the current step
+    fresh = True  # y, f not yet in slots 0, 1
+    while t != t1:
+        if attempts >= max_steps:
+            raise RuntimeError(
+                f"rk45 exceeded max_steps={max_steps} step attempts before reaching t1={t1}; "
+                "raise max_steps or loosen rtol/atol"
+            )
+        attempts += 1
+        tick()
+        min_step = 10.0 * _host_ulp(t, direction, bits)
+        if not rejected:
+            h_abs = max(h_abs, min_step)  # scipy clips |h| up at a step's start
+        if h_abs < min_step:
+            raise RuntimeError(
+                "rk45: required step size fell below 10 ulp of t (the problem is too stiff or singular); "
+                f"try larger rtol/atol (rtol={rtol}, atol={atol})"
+            )
+        t_new = t + h_abs * direction
+        if direction * (t_new - t1) > 0:
+            t_new = t1  # land on t1
+        h = t_new - t
+        h_try = abs(h)
+        # the tableau times (1, h, ..., h) column-wise, on the host: one small transfer per attempt
+        coefs = xp.asarray([[a if j == 0 else a * h for j, a in enumerate(row)] for row in TABLEAU],
+                           dtype=dtype, device=dev)  # (7, SLOTS)
+        if fresh:
+            stages.put(0, y)
+            stages.put(1, f)
+        for s in range(1, 6):
+            y_s = stages.combine(coefs[..., s - 1:s, :s + 1], 0, s + 1)
+            stages.put(s + 1, call(t + C[s] * h, y_s))
+        nfe += 5
+        new_flat = stages.combine_flat(coefs[..., ROW_B:ROW_B + 1, :SLOTS - 1], 0, SLOTS - 1)
+        y_new = stages.split(new_flat) if new_flat is not None else \
+            stages.combine(coefs[..., ROW_B:ROW_B + 1, :SLOTS - 1], 0, SLOTS - 1)
+        f_new = call(t_new, y_new)
+        nfe += 1
+        stages.put(SLOTS - 1, f_new)
+        err_flat = stages.combine_flat(coefs[..., ROW_E:ROW_E + 1, 1:], 1, SLOTS)
+        if err_flat is not None:  # one pass over the stacked state
+            y_flat = stages.slot_flat(0)
+            scale = atol + xp.maximum(xp.abs(y_flat), xp.abs(new_flat)) * rtol
+            q = err_flat / scale
+            err_norm = math.sqrt(float(xp.sum(q * q)) / count)  # the one host read of the attempt
+        else:
+            err = stages.combine(coefs[..., ROW_E:ROW_E + 1, 1:], 1, SLOTS)
+            scale_t = tuple(atol + xp.maximum(xp.abs(a), xp.abs(b)) * rtol for a, b in zip(y, y_new))
+            err_norm = float(rms(xp, _scaled(err, scale_t), False))
+        if not math.isfinite(err_norm):
+            raise ValueError(f"the ODE state became NaN or inf in a step starting at t = {t}")
+        if err_norm < 1:  # Hairer I (4.11): RMS of err / (atol + rtol max|y|)
+            factor = MAX_FACTOR if err_norm == 0 else min(MAX_FACTOR, SAFETY * err_norm**ERROR_EXPONENT)
+            if rejected:
+                factor = min(1.0, factor)  # no growth right after a rejection
+            h_abs = h_try * factor
+            y, f, t = y_new, f_new, t_new  # FSAL: the last stage is the next step's first
+            fresh = True
+            rejected = False
+            n_acc += 1
+            accepted_times.append(t)
+        else:
+            h_abs = h_try * max(MIN_FACTOR, SAFETY * err_norm**ERROR_EXPONENT)
+            rejected = True
+            fresh = False  # y and f are still in slots 0, 1
+            n_rej += 1
+    book: dict[str, Any] = {"nfe": nfe, "n_attempts": attempts, "n_accepted": n_acc, "n_rejected": n_rej,
+                            "ts": xp.asarray(accepted_times, dtype=dtype, device=dev)}
     return y, book
 
 

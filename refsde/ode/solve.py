@@ -62,8 +62,11 @@ def solve_ode(
         max_steps: rk45 gives up (RuntimeError) after this many step attempts (accepted + rejected).
         progress: a tqdm bar over steps / step attempts when tqdm is installed.
         sync_every: rk45 reads its termination/error status from the device once every this many step
-            attempts (default 1: one device -> host bool per attempt; a finished batch is frozen, so larger
-            values only cost a few wasted evaluations).  The fixed-step methods never sync in the loop.
+            attempts (default 1: one device -> host read per attempt; a finished batch is frozen, so larger
+            values only cost a few wasted evaluations).  With error_norm="batch" and sync_every=1 that read
+            is the error norm itself and the step control runs in host floats, as scipy's (cheaper on small
+            states: no 0-d device arithmetic per attempt); otherwise it is array arithmetic on the device.
+            The fixed-step methods never sync in the loop.
 
     Returns:
         (y1, info): y1 with y0's layout, namespace, dtype and device; info an :class:`ODEInfo`.
@@ -152,6 +155,6 @@ class _Counter:
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn, self.nfe = fn, 0
 
-    def __call__(self, t: Array, y: Any) -> Any:
+    def __call__(self, t: Array, y: Any, t_host: float | None = None) -> Any:
         self.nfe += 1
-        return self.fn(t, y)
+        return self.fn(t, y) if t_host is None else self.fn(t, y, t_host)

@@ -20,6 +20,14 @@ time ratio refsde / scipy over interleaved repeats, |log p_refsde - log p_scipy|
 against the closed form log p_eps = ``score.log_prob(x, eps)`` (max over the n points), and the "score
 floor": the time of scipy's nfev evaluations of score and divergence alone, which no solver can beat
 (what each side spends above it is solver, conversion and bookkeeping overhead).
+
+Overhead columns: each side's score is wrapped in a timer (:class:`.problems.TimedScore`), so every timed
+repeat also gives the seconds spent inside that side's own score and divergence calls; overhead = wall time
+minus that, divided by the side's step attempts (accepted + rejected: refsde's ``info.solver.n_attempts``,
+scipy's (nfev - 2) / 6, its FSAL Dormand-Prince costing 6 evaluations per attempt after the first
+evaluation and the initial-step probe), median over the repeats.  The overhead is everything a solver
+does besides the score: its stage combinations, error norm and step control, and (scipy) the host <->
+backend conversions of every evaluation.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import math
 import statistics
 from typing import Any, Callable, Sequence
 
-from .problems import SEED, DiagonalGaussianScore, gaussian_score, vp_sde
+from .problems import SEED, DiagonalGaussianScore, TimedScore, gaussian_score, vp_sde
 from .timing import Comparison, compare, time_once
 
 EPS = 1e-5
@@ -55,6 +63,12 @@ class LikelihoodRow:
     err_scipy: float
     floor_seconds: float  # nfe_scipy evaluations of (score, score.divergence) alone: no solver can beat it
     score: str = "gaussian"  # "gaussian" (full-covariance oracle) or "diagonal" (DiagonalGaussianScore)
+    attempts_refsde: int = 0  # step attempts (accepted + rejected)
+    attempts_scipy: int = 0
+    rejected_refsde: int = 0
+    rejected_scipy: int = 0
+    overhead_refsde: float = float("nan")  # seconds per step attempt: (wall - own score/divergence time) / attempts
+    overhead_scipy: float = float("nan")
 
 
 def import_log_likelihood() -> Callable[..., Any]:
@@ -66,6 +80,31 @@ def import_log_likelihood() -> Callable[..., Any]:
     return log_likelihood
 
 
+def overhead_per_attempt(times: Sequence[float], score_seconds: Sequence[float], attempts: int) -> float:
+    """Median over the repeats of (wall time - time inside the score) / step attempts (NaN without attempts)."""
+    if attempts <= 0 or not times:
+        return float("nan")
+    return statistics.median((t - s) / attempts for t, s in zip(times, score_seconds))
+
+
+class ScoreSeconds:
+    """Wraps a benchmark side: every call resets the side's :class:`TimedScore` first and records the
+    seconds its score spent in that call (``seconds``: one entry per call, the warm-up call included)."""
+
+    def __init__(self, fn: Callable[[], Any], timer: TimedScore) -> None:
+        self.fn, self.timer, self.seconds = fn, timer, []  # type: ignore[var-annotated]
+
+    def __call__(self) -> Any:
+        self.timer.reset()
+        out = self.fn()
+        self.seconds.append(self.timer.seconds)
+        return out
+
+    def timed_repeats(self, n: int) -> list[float]:
+        """The entries of the last ``n`` calls (those ``compare`` timed after its warm-up)."""
+        return self.seconds[-n:]
+
+
 def solver_nfe(info: Any) -> int | None:
     """The ODE solver's drift-evaluation count inside a likelihood info object, if it exposes one."""
     for name in ("solver_info", "solver", "ode_info", "ode"):
@@ -75,8 +114,11 @@ def solver_nfe(info: Any) -> int | None:
     return None
 
 
-def scipy_log_likelihood(score: Any, sde: Any, x: Any, backend: Any) -> tuple[Any, int]:
-    """log p_eps(x) (NumPy (n,)) and scipy's nfev, by solve_ivp(RK45) on the flat float64 augmented state."""
+def scipy_log_likelihood(score: Any, sde: Any, x: Any, backend: Any, steps: dict[str, int] | None = None
+                         ) -> tuple[Any, int]:
+    """log p_eps(x) (NumPy (n,)) and scipy's nfev, by solve_ivp(RK45) on the flat float64 augmented state.
+
+    ``steps``, when given, receives ``accepted`` (len(sol.t) - 1) and ``attempts`` ((nfev - 2) / 6)."""
     import numpy as np
     from scipy.integrate import solve_ivp
 
@@ -96,6 +138,9 @@ def scipy_log_likelihood(score: Any, sde: Any, x: Any, backend: Any) -> tuple[An
     sol = solve_ivp(fun, (EPS, T), y0, method="RK45", rtol=TOL, atol=TOL)
     if not sol.success:
         raise RuntimeError(f"solve_ivp failed: {sol.message}")
+    if steps is not None:
+        steps["accepted"] = len(sol.t) - 1
+        steps["attempts"] = (int(sol.nfev) - 2) // 6  # f(t0), the initial-step probe, then 6 per attempt (FSAL)
     z = sol.y[: n * d, -1].reshape(n, d)
     prior = -0.5 * np.sum(z * z, axis=1) - 0.5 * d * math.log(2.0 * math.pi)  # log N(z; 0, I)
     return prior + sol.y[n * d :, -1], int(sol.nfev)
@@ -123,16 +168,20 @@ def run_likelihood_benchmarks(
         score = gaussian_score(backend, d) if score_name == "gaussian" else DiagonalGaussianScore(backend, sde, d)
         x = score.sde.prior_sample((n, d), make_rng(SEED + d, backend), dtype=backend.default_dtype)
         exact = backend.to_numpy(score.log_prob(x, EPS))
+        timer_a, timer_b = TimedScore(score), TimedScore(score)
+        scipy_steps: dict[str, int] = {}
 
-        def ours() -> Any:
-            return log_likelihood(score, sde, x, eps=EPS, divergence="exact", method="rk45", rtol=TOL, atol=TOL)
-
-        def theirs() -> Any:
-            return scipy_log_likelihood(score, sde, x, backend)
+        ours = ScoreSeconds(lambda: log_likelihood(timer_a, sde, x, eps=EPS, divergence="exact", method="rk45",
+                                                   rtol=TOL, atol=TOL), timer_a)
+        theirs = ScoreSeconds(lambda: scipy_log_likelihood(timer_b, sde, x, backend, scipy_steps), timer_b)
 
         (log_p, info), (log_p_sp, nfev) = ours(), theirs()
         log_p = np.asarray(backend.to_numpy(log_p), dtype=np.float64)
         cmp = compare(f"log_likelihood d={d}", ours, theirs, repeats)
+        solver = getattr(info, "solver", None)
+        attempts = int(getattr(solver, "n_attempts", 0) or 0)
+        over_a = overhead_per_attempt(cmp.times_a, ours.timed_repeats(repeats), attempts)
+        over_b = overhead_per_attempt(cmp.times_b, theirs.timed_repeats(repeats), scipy_steps["attempts"])
         t_mid = backend.asarray(0.5, dtype=backend.default_dtype)
 
         def floor() -> Any:
@@ -145,8 +194,12 @@ def run_likelihood_benchmarks(
             d, n, solver_nfe(info), getattr(info, "nfe", None), nfev, cmp,
             float(np.max(np.abs(log_p - log_p_sp))), float(np.max(np.abs(log_p - exact))),
             float(np.max(np.abs(log_p_sp - exact))), floor_s, score_name,
+            attempts, scipy_steps["attempts"], int(getattr(solver, "n_rejected", 0) or 0),
+            scipy_steps["attempts"] - scipy_steps["accepted"], over_a, over_b,
         )
         rows.append(row)
         log(f"  log_likelihood {score_name} d={d:<5d} n={n} nfe {row.nfe_refsde} vs scipy {nfev}, time ratio "
-            f"{cmp.median_ratio:.3f} ({cmp.median_a:.3f} s / {cmp.median_b:.3f} s, score floor {floor_s:.3f} s), |dlogp| {row.max_abs_delta:.1e}, err {row.err_refsde:.1e} / {row.err_scipy:.1e}")
+            f"{cmp.median_ratio:.3f} ({cmp.median_a:.3f} s / {cmp.median_b:.3f} s, score floor {floor_s:.3f} s), "
+            f"overhead/attempt {over_a * 1e3:.2f} / {over_b * 1e3:.2f} ms, |dlogp| {row.max_abs_delta:.1e}, "
+            f"err {row.err_refsde:.1e} / {row.err_scipy:.1e}")
     return rows

@@ -32,19 +32,52 @@ def sampler_table(rows: Sequence[Any]) -> list[str]:
                   "repeats", "max abs diff", "target <= 1.05"], out)
 
 
+def _overhead(seconds: float) -> str:
+    return "n/a" if seconds != seconds else f"{seconds * 1e3:.3f} ms"
+
+
+def _over_ratio(a: float, b: float) -> str:
+    return "n/a" if a != a or b != b or b <= 0 else f"{a / b:.2f}"
+
+
 def likelihood_table(rows: Sequence[Any]) -> list[str]:
     out = []
     for r in rows:
         c = r.comparison
         lo, hi = c.ratio_iqr
         nfe_ok = r.nfe_refsde is not None and r.nfe_refsde <= r.nfe_scipy
+        oa, ob = getattr(r, "overhead_refsde", float("nan")), getattr(r, "overhead_scipy", float("nan"))
         out.append([r.d, r.n, getattr(r, "score", "gaussian"), r.nfe_refsde if r.nfe_refsde is not None else "n/a",
                     r.score_nfe_refsde if r.score_nfe_refsde is not None else "n/a", r.nfe_scipy,
-                    _verdict(nfe_ok), _fmt_s(c.median_a), _fmt_s(c.median_b), f"{c.median_ratio:.3f}",
-                    f"{lo:.3f}-{hi:.3f}", _verdict(c.median_ratio <= 0.5), f"{r.max_abs_delta:.1e}",
-                    f"{r.err_refsde:.1e}", f"{r.err_scipy:.1e}", _fmt_s(r.floor_seconds)])
-    return table(["d", "n", "score", "solver NFE", "info.nfe", "scipy nfev", "NFE <= scipy", "refsde", "scipy",
-                  "time ratio", "IQR", "ratio <= 0.5", "max abs Δlog p", "refsde err", "scipy err", "score floor"], out)
+                    _verdict(nfe_ok), f"{getattr(r, 'attempts_refsde', 0)} ({getattr(r, 'rejected_refsde', 0)}) / "
+                    f"{getattr(r, 'attempts_scipy', 0)} ({getattr(r, 'rejected_scipy', 0)})",
+                    _fmt_s(c.median_a), _fmt_s(c.median_b), f"{c.median_ratio:.3f}",
+                    f"{lo:.3f}-{hi:.3f}", _verdict(c.median_ratio <= 0.5), _overhead(oa), _overhead(ob),
+                    _over_ratio(oa, ob), _verdict(oa <= ob) if oa == oa and ob == ob else "n/a",
+                    f"{r.max_abs_delta:.1e}", f"{r.err_refsde:.1e}", f"{r.err_scipy:.1e}", _fmt_s(r.floor_seconds)])
+    return table(["d", "n", "score", "solver NFE", "info.nfe", "scipy nfev", "NFE <= scipy",
+                  "attempts (rejected) refsde / scipy", "refsde", "scipy", "time ratio", "IQR", "ratio <= 0.5",
+                  "overhead / attempt refsde", "overhead / attempt scipy", "overhead ratio", "overhead <= scipy",
+                  "max abs Δlog p", "refsde err", "scipy err", "score floor"], out)
+
+
+def peer_table(rows: Sequence[Any]) -> list[str]:
+    """refsde's rk45 against torchdiffeq's dopri5 (bench/peers.py rows)."""
+    out = []
+    for r in rows:
+        c = r.comparison
+        lo, hi = c.ratio_iqr
+        out.append([r.d, r.n, r.dtype, r.score, r.divergence, f"{r.nfe_refsde} / {r.nfe_peer}",
+                    _verdict(r.nfe_refsde <= r.nfe_peer),
+                    f"{r.accepted_refsde} / {r.rejected_refsde}", f"{r.accepted_peer} / {r.rejected_peer}",
+                    _fmt_s(c.median_a), _fmt_s(c.median_b), f"{c.median_ratio:.3f}", f"{lo:.3f}-{hi:.3f}",
+                    _verdict(c.median_ratio <= 0.5), _overhead(r.overhead_refsde), _overhead(r.overhead_peer),
+                    _over_ratio(r.overhead_refsde, r.overhead_peer), _verdict(r.overhead_refsde <= r.overhead_peer),
+                    f"{r.max_abs_delta:.1e}", f"{r.err_refsde:.1e}", f"{r.err_peer:.1e}"])
+    return table(["d", "n", "dtype", "score", "divergence", "NFE refsde / dopri5", "NFE <= dopri5",
+                  "refsde accepted / rejected", "dopri5 accepted / rejected", "refsde", "torchdiffeq",
+                  "time ratio", "IQR", "ratio <= 0.5", "overhead / attempt refsde", "overhead / attempt dopri5",
+                  "overhead ratio", "overhead <= dopri5", "max abs Δlog p", "refsde err", "dopri5 err"], out)
 
 
 def divergence_table(rows: Sequence[Any]) -> list[str]:
