@@ -63,6 +63,18 @@ ROW_B, ROW_E = 5, 6
 Fun = Callable[[Array, State], State]
 
 
+def _too_many_steps(max_steps: int, t1: Any) -> RuntimeError:
+    """The error of both step loops (device and host step control) when max_steps attempts did not reach t1."""
+    return RuntimeError(f"rk45 exceeded max_steps={max_steps} step attempts before reaching t1={t1}; "
+                        "raise max_steps or loosen rtol/atol")
+
+
+def _too_stiff(rtol: float, atol: float) -> RuntimeError:
+    """The error of both step loops when the step size fell below 10 ulp of t."""
+    return RuntimeError("rk45: required step size fell below 10 ulp of t (the problem is too stiff or singular); "
+                        f"try larger rtol/atol (rtol={rtol}, atol={atol})")
+
+
 def _scaled(d: State, scale: State) -> State:
     """d / scale componentwise."""
     return tuple(a / s for a, s in zip(d, scale))
@@ -164,17 +176,11 @@ def rk45(
                 when = _first_bad(xp, status.bad, status.bad_t, direction)
                 raise ValueError(f"the ODE state became NaN or inf in a step starting at t = {when}")
             if code & 4:
-                raise RuntimeError(
-                    "rk45: required step size fell below 10 ulp of t (the problem is too stiff or singular); "
-                    f"try larger rtol/atol (rtol={rtol}, atol={atol})"
-                )
+                raise _too_stiff(rtol, atol)
             if code & 1:
                 break
         if attempts >= max_steps:
-            raise RuntimeError(
-                f"rk45 exceeded max_steps={max_steps} step attempts before reaching t1={t1}; "
-                "raise max_steps or loosen rtol/atol"
-            )
+            raise _too_many_steps(max_steps, t1)
         attempts += 1
         tick()
         active = t != t1
@@ -285,20 +291,14 @@ def _rk45_host(
     fresh = True  # y, f not yet in slots 0, 1
     while t != t1:
         if attempts >= max_steps:
-            raise RuntimeError(
-                f"rk45 exceeded max_steps={max_steps} step attempts before reaching t1={t1}; "
-                "raise max_steps or loosen rtol/atol"
-            )
+            raise _too_many_steps(max_steps, t1)
         attempts += 1
         tick()
         min_step = 10.0 * _host_ulp(t, direction, bits)
         if not rejected:
             h_abs = max(h_abs, min_step)  # scipy clips |h| up at a step's start
         if h_abs < min_step:
-            raise RuntimeError(
-                "rk45: required step size fell below 10 ulp of t (the problem is too stiff or singular); "
-                f"try larger rtol/atol (rtol={rtol}, atol={atol})"
-            )
+            raise _too_stiff(rtol, atol)
         t_new = t + h_abs * direction
         if direction * (t_new - t1) > 0:
             t_new = t1  # land on t1
